@@ -1,0 +1,41 @@
+"""The `chatvla2` command. Each subpackage may offer subcommands in a `commands` module.
+
+A `commands` module defines COMMANDS: {name: (help, add_arguments(parser), run(args) -> int)}
+and imports its heavy dependencies (torch, rclpy, mujoco) inside `run`, so `chatvla2 --help`
+stays fast and a missing optional dependency only affects its own command.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBPACKAGES_WITH_COMMANDS = ("ros", "model", "policy", "sim", "data", "train", "control")
+
+
+def discover_commands() -> dict:
+    commands = {}
+    for subpackage in SUBPACKAGES_WITH_COMMANDS:
+        try:
+            module = importlib.import_module(f"chatvla2.{subpackage}.commands")
+        except ModuleNotFoundError as error:
+            if error.name != f"chatvla2.{subpackage}.commands":
+                raise
+            continue
+        commands.update(module.COMMANDS)
+    return commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chatvla2", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in sorted(discover_commands().items()):
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Arm control: robot descriptions, chunk execution and the safety filter (plain Python, no ROS)."""

@@ -1,0 +1,12 @@
+"""Build the policy a configuration names: `placeholder` or a path to a model checkpoint."""
+from __future__ import annotations
+
+from chatvla2.control.robot import RobotSpec
+from chatvla2.policy.interface import Policy
+from chatvla2.policy.placeholder import PlaceholderPolicy
+
+
+def load_policy(spec: str, robot: RobotSpec) -> Policy:
+    if spec == "placeholder":
+        return PlaceholderPolicy(robot)
+    raise ValueError(f"unknown policy '{spec}': use 'placeholder'")

@@ -1,0 +1,27 @@
+"""`chatvla2` subcommands that need ROS. rclpy is imported only when one of them runs."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from chatvla2.paths import config_dir
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=config_dir() / "sim.yaml",
+                        help="ROS parameter file of the stack (default: config/sim.yaml)")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="stop after this many action chunks; 0 runs until Ctrl-C")
+    parser.add_argument("--instruction", default="pick the card that answers the equation on the board",
+                        help="task instruction published on /chatvla/instruction")
+
+
+def run(args: argparse.Namespace) -> int:
+    from chatvla2.ros.stack import run_stack
+
+    return run_stack(args.params, args.steps, args.instruction)
+
+
+COMMANDS = {
+    "run": ("run the whole stack in one process (default: simulation, no robot)", add_run_arguments, run),
+}

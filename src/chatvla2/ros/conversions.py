@@ -1,0 +1,55 @@
+"""Messages <-> the core's plain types: stamps, action chunks, joint states."""
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from chatvla2.control.chunk import ActionChunk
+
+NANOSECONDS = 1_000_000_000
+
+
+def time_to_seconds(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec / NANOSECONDS
+
+
+def seconds_to_time(seconds: float) -> Time:
+    total = int(round(seconds * NANOSECONDS))
+    return Time(sec=total // NANOSECONDS, nanosec=total % NANOSECONDS)
+
+
+def seconds_to_duration(seconds: float) -> Duration:
+    total = int(round(seconds * NANOSECONDS))
+    return Duration(sec=total // NANOSECONDS, nanosec=total % NANOSECONDS)
+
+
+def chunk_to_trajectory(chunk: ActionChunk) -> JointTrajectory:
+    """One point per step, time_from_start = (k + 1) * step_dt_s; header.stamp = observation time."""
+    msg = JointTrajectory()
+    msg.header.stamp = seconds_to_time(chunk.stamp_s)
+    msg.joint_names = list(chunk.joint_names)
+    for k, row in enumerate(chunk.positions):
+        msg.points.append(JointTrajectoryPoint(
+            positions=row.astype(float).tolist(),
+            time_from_start=seconds_to_duration((k + 1) * chunk.step_dt_s)))
+    return msg
+
+
+def trajectory_to_chunk(msg: JointTrajectory) -> ActionChunk:
+    """Raises ValueError for a trajectory that is not a well-formed, evenly spaced chunk."""
+    if not msg.points:
+        raise ValueError("action chunk has no points")
+    width = len(msg.joint_names)
+    rows = []
+    for k, point in enumerate(msg.points):
+        if len(point.positions) != width:
+            raise ValueError(f"point {k} has {len(point.positions)} positions for {width} joints")
+        rows.append(point.positions)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec / NANOSECONDS
+                      for p in msg.points])
+    step = times[0]
+    if step <= 0 or not np.allclose(np.diff(times), step, rtol=1e-3, atol=1e-6):
+        raise ValueError("action chunk points must be evenly spaced with time_from_start > 0")
+    return ActionChunk(joint_names=tuple(msg.joint_names), positions=np.asarray(rows, dtype=float),
+                       step_dt_s=float(step), stamp_s=time_to_seconds(msg.header.stamp))

@@ -1,0 +1,30 @@
+"""Small pieces every node uses: declaring parameters with descriptions, and main()'s lifecycle."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+def declare(node: Node, name: str, default: Any, description: str) -> Any:
+    """Declare a parameter with a description and return its value."""
+    return node.declare_parameter(
+        name, default, ParameterDescriptor(description=description)).value
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """rclpy.init, spin one node, shut down cleanly on Ctrl-C or SIGTERM (ros2/demos pattern)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

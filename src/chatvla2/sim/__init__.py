@@ -1,0 +1,1 @@
+"""Simulation of the arm and the tasks (plain Python, no ROS)."""
