@@ -1,6 +1,6 @@
-"""The `chatvla2` command. Each subpackage may offer subcommands in a `commands` module.
+"""The `chatvla2` command. Each subpackage may offer subcommands in `commands.py` or `*_commands.py`.
 
-A `commands` module defines COMMANDS: {name: (help, add_arguments(parser), run(args) -> int)}
+Such a module defines COMMANDS: {name: (help, add_arguments(parser), run(args) -> int)}
 and imports its heavy dependencies (torch, rclpy, mujoco) inside `run`, so `chatvla2 --help`
 stays fast and a missing optional dependency only affects its own command.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 SUBPACKAGES_WITH_COMMANDS = ("ros", "model", "policy", "sim", "data", "train", "control")
@@ -16,13 +17,11 @@ SUBPACKAGES_WITH_COMMANDS = ("ros", "model", "policy", "sim", "data", "train", "
 def discover_commands() -> dict:
     commands = {}
     for subpackage in SUBPACKAGES_WITH_COMMANDS:
-        try:
-            module = importlib.import_module(f"chatvla2.{subpackage}.commands")
-        except ModuleNotFoundError as error:
-            if error.name != f"chatvla2.{subpackage}.commands":
-                raise
-            continue
-        commands.update(module.COMMANDS)
+        package = importlib.import_module(f"chatvla2.{subpackage}")
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name == "commands" or info.name.endswith("_commands"):
+                module = importlib.import_module(f"chatvla2.{subpackage}.{info.name}")
+                commands.update(module.COMMANDS)
     return commands
 
 

@@ -1,0 +1,1 @@
+"""Data tools: episode datasets, image-text data, rosbag recording, replay and conversion."""

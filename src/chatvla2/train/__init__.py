@@ -1,0 +1,1 @@
+"""Two-stage training of the model."""
