@@ -1,0 +1,36 @@
+"""Fixtures for tests that speak real ROS 2: an isolated DDS domain, an rclpy context, processes."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from ros_testing import NodeProcesses
+
+
+@pytest.fixture
+def ros_domain(monkeypatch):
+    """A DDS domain of this test alone, so concurrent tests and stacks do not hear each other."""
+    # Linux keeps domain ids below 102 clear of the ephemeral port range.
+    domain = str(10 + (os.getpid() + int(time.monotonic() * 1000)) % 90)
+    monkeypatch.setenv("ROS_DOMAIN_ID", domain)
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return domain
+
+
+@pytest.fixture
+def rclpy_context(ros_domain):
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_domain))
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def node_processes(tmp_path, ros_domain):
+    processes = NodeProcesses(tmp_path)
+    yield processes
+    processes.stop_all()

@@ -1,0 +1,121 @@
+"""Every launch file references only things that exist: executables declared as entry points,
+parameter files on disk, and parameters the node really declares.
+
+launch_ros cannot be installed here, so the XML is checked statically, and each node is built
+with rclpy to read the parameters it declares.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.xml"))
+
+
+def node_entry_points() -> dict[str, str]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and statement.targets[0].id == "NODE_ENTRY_POINTS":
+            return ast.literal_eval(statement.value)
+    raise AssertionError("setup.py defines no NODE_ENTRY_POINTS")
+
+
+def substitute(text: str, args: dict[str, str]) -> str:
+    text = text.replace("$(find-pkg-share chatvla2)", str(REPO))
+    return re.sub(r"\$\(var (\w+)\)", lambda m: args[m.group(1)], text)
+
+
+def launch_nodes(path: Path) -> list[dict]:
+    root = ET.parse(path).getroot()
+    args: dict[str, str] = {}
+    for arg in root.iter("arg"):
+        args[arg.get("name")] = substitute(arg.get("default", ""), args)
+    nodes = []
+    for element in root.iter("node"):
+        params, files = {}, []
+        for param in element.findall("param"):
+            if param.get("from"):
+                files.append(Path(substitute(param.get("from"), args)))
+            else:
+                params[param.get("name")] = substitute(param.get("value", ""), args)
+        nodes.append({"exec": element.get("exec"), "pkg": element.get("pkg"),
+                      "name": element.get("name"), "params": params, "files": files})
+    return nodes
+
+
+def declared_parameters(executable: str, overrides: dict) -> set[str]:
+    """Build the node behind an entry point with rclpy and return the parameters it declared."""
+    import rclpy
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    module = importlib.import_module(node_entry_points()[executable].split(":")[0])
+    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
+               if issubclass(c, Node) and c.__module__ == module.__name__]
+    assert len(classes) == 1, f"{module.__name__} must define exactly one node class"
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = classes[0](context=context, parameter_overrides=[
+            Parameter(name, value=value) for name, value in overrides.items()])
+        names = set(node._parameters)
+        node.destroy_node()
+        return names
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_there_are_launch_files():
+    assert {p.name for p in LAUNCH_FILES} >= {"sim.launch.xml"}
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_references_exist(launch_file):
+    entry_points = node_entry_points()
+    for node in launch_nodes(launch_file):
+        assert node["pkg"] == "chatvla2", f"{launch_file.name}: node from package {node['pkg']}"
+        assert node["exec"] in entry_points, (
+            f"{launch_file.name}: executable '{node['exec']}' is not an entry point in setup.py")
+        for params_file in node["files"]:
+            assert params_file.is_file(), f"{launch_file.name}: parameter file {params_file} is missing"
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_parameter_set_is_declared_by_its_node(launch_file):
+    for node in launch_nodes(launch_file):
+        from_files = {}
+        for params_file in node["files"]:
+            section = yaml.safe_load(params_file.read_text()).get(node["name"], {})
+            from_files.update(section.get("ros__parameters", {}))
+        wanted = {**from_files, **{k: yaml.safe_load(v) for k, v in node["params"].items()}}
+        declared = declared_parameters(node["exec"], from_files)
+        undeclared = sorted(set(wanted) - declared)
+        assert not undeclared, (
+            f"{launch_file.name}: node '{node['name']}' ({node['exec']}) does not declare {undeclared}")
+
+
+def test_checker_catches_an_undeclared_parameter(tmp_path):
+    bad = tmp_path / "bad.launch.xml"
+    bad.write_text('<launch><node pkg="chatvla2" exec="camera_node" name="camera">'
+                   '<param name="no_such_parameter" value="1"/></node></launch>')
+    with pytest.raises(AssertionError, match="does not declare"):
+        test_every_parameter_set_is_declared_by_its_node(bad)
+
+
+def test_checker_catches_a_missing_executable_and_file(tmp_path):
+    bad = tmp_path / "bad.launch.xml"
+    bad.write_text('<launch><node pkg="chatvla2" exec="no_such_node" name="x"/></launch>')
+    with pytest.raises(AssertionError, match="not an entry point"):
+        test_launch_file_references_exist(bad)
+    bad.write_text('<launch><node pkg="chatvla2" exec="camera_node" name="camera">'
+                   '<param from="/nonexistent/params.yaml"/></node></launch>')
+    with pytest.raises(AssertionError, match="is missing"):
+        test_launch_file_references_exist(bad)
