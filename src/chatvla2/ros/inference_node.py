@@ -1,12 +1,29 @@
-"""Inference node: camera frames + joint state + instruction -> reasoning text + action chunk.
+"""Inference node (ROS 2 lifecycle node): camera frames + joint state + instruction -> reasoning
+text + action chunk.
 
-Each new frame of the primary camera (the first of `camera_names`) is one observation; the
-policy's chunk is published stamped with that frame's time.
+    unconfigured --configure--> inactive --activate--> active --deactivate--> inactive
+         ^                         |                                              |
+         +--------cleanup----------+ (frees the model)                            ...
+    configure: builds the policy from the `policy` parameter (a local checkpoint directory, or
+               'placeholder'); a missing directory fails the transition with a clear error.
+    activate:  starts the inference thread; deactivate stops it (nothing is published while
+               inactive); cleanup frees the model.
+
+Each new frame of the first camera in `camera_names` triggers one observation built from the
+newest frame of every camera and the newest joint state; anything older than
+`max_observation_age_s` is dropped, never queued. The chunk is published stamped with the
+observation time. Model errors (exceptions, NaN/Inf) are reported on /diagnostics and no chunk is
+published for that frame. With `autostart` (default true) `main()` configures and activates the
+node itself, so a plain `ros2 run` or launch infers without a lifecycle manager.
 """
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
-from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -14,76 +31,214 @@ from trajectory_msgs.msg import JointTrajectory
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.imaging.encoding import to_rgb8
-from chatvla2.policy.interface import Observation
-from chatvla2.policy.loading import load_policy
+from chatvla2.policy.observation_buffer import ObservationBuffer
+from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
+from chatvla2.policy.runtime import RuntimeConfig
+from chatvla2.policy.runtime_loading import build_policy, close_policy
+from chatvla2.policy.runtime_stats import InferenceStats
 from chatvla2.ros.conversions import chunk_to_trajectory, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
-from chatvla2.ros.node_helpers import declare, run_node
+from chatvla2.ros.node_helpers import declare
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+DIAGNOSTIC_NAME = "chatvla2: inference"
 
-class InferenceNode(Node):
+
+class InferenceNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("inference", **kwargs)
-        robot = load_robot_spec(declare(self, "robot", "franka_fr3", "Robot description name or YAML path"))
-        self.policy = load_policy(declare(self, "policy", "placeholder", "'placeholder' or a model directory"), robot)
+        self.robot_name = declare(self, "robot", "franka_fr3", "Robot description name or YAML path")
+        self.policy_spec = declare(self, "policy", "placeholder", "'placeholder' or a local model directory")
+        self.device = declare(self, "device", "cpu", "Torch device of the model: cpu or cuda")
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
-        self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this are not used")
-        self.frames: dict[str, tuple[float, np.ndarray]] = {}
-        self.joint_state: JointState | None = None
-        for name in self.camera_names:
-            self.create_subscription(Image, f"/cameras/{name}/image_raw",
-                                     lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS)
-        self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS)
-        self.create_subscription(String, "/chatvla/instruction", self.on_instruction, INSTRUCTION_QOS)
-        self.reasoning_pub = self.create_publisher(String, "/chatvla/reasoning", COMMAND_QOS)
-        self.chunk_pub = self.create_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
+        self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
+        self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background; sync: reason then act every frame")
+        self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames")
+        self.scene_change_threshold = declare(self, "scene_change_threshold", 0.08, "Mean grey change (0..1) that triggers new reasoning; <= 0 disables")
+        self.max_reasoning_tokens = declare(self, "max_reasoning_tokens", 32, "Tokens generated per reasoning")
+        self.autostart = declare(self, "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)")
+        diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "Period of /diagnostics reports (s)")
+        self.policy = None
+        self.buffer: ObservationBuffer | None = None
+        self.stats = InferenceStats()
+        self.status_message = "unconfigured"
+        self.subscriptions_made: list = []
+        self.worker: threading.Thread | None = None
+        self.running = threading.Event()
+        self.reasoning_pub = self.create_lifecycle_publisher(String, "/chatvla/reasoning", COMMAND_QOS)
+        self.chunk_pub = self.create_lifecycle_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
+        self.create_timer(diagnostics_period_s, self.publish_diagnostics)
 
+    # Lifecycle transitions -------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            robot = load_robot_spec(self.robot_name)
+            schedule = ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
+            config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
+                                   schedule=schedule)
+            self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
+            self.policy = build_policy(self.policy_spec, robot, config, self.device)
+        except (OSError, ValueError, RuntimeError) as error:
+            self.status_message = f"configure failed: {error}"
+            self.get_logger().error(self.status_message)
+            self.publish_diagnostics()
+            return FAILURE
+        for name in self.camera_names:
+            self.subscriptions_made.append(self.create_subscription(
+                Image, f"/cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
+        self.subscriptions_made.append(self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS))
+        self.subscriptions_made.append(self.create_subscription(String, "/chatvla/instruction", self.on_instruction, INSTRUCTION_QOS))
+        self.status_message = f"configured with policy '{self.policy_spec}' ({self.runtime_mode})"
+        self.get_logger().info(self.status_message)
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.running.set()
+        self.worker = threading.Thread(target=self.inference_loop, name="inference", daemon=True)
+        self.worker.start()
+        self.status_message = "active"
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_worker()
+        self.status_message = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        self.status_message = "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_worker()
+        self.release()
+        return super().on_shutdown(state)
+
+    def stop_worker(self) -> None:
+        self.running.clear()
+        if self.worker is not None:
+            self.worker.join()
+            self.worker = None
+
+    def release(self) -> None:
+        for subscription in self.subscriptions_made:
+            self.destroy_subscription(subscription)
+        self.subscriptions_made.clear()
+        if self.policy is not None:
+            close_policy(self.policy)
+        self.policy, self.buffer = None, None
+
+    def destroy_node(self) -> None:
+        self.stop_worker()
+        self.release()
+        super().destroy_node()
+
+    # Inputs -----------------------------------------------------------------------------------
     def on_instruction(self, msg: String) -> None:
         self.instruction = msg.data
-        self.policy.reset()
         self.get_logger().info(f"new instruction: {msg.data!r}")
 
     def on_joint_state(self, msg: JointState) -> None:
-        self.joint_state = msg
+        buffer = self.buffer
+        if buffer is not None:
+            buffer.put_joint_state(time_to_seconds(msg.header.stamp), tuple(msg.name),
+                                   np.asarray(msg.position, dtype=float))
 
     def on_image(self, camera: str, msg: Image) -> None:
+        buffer = self.buffer
+        if buffer is None:
+            return
         try:
-            frame = to_rgb8(image_msg_to_array(msg), msg.encoding)
+            frame = to_rgb8(image_msg_to_array(msg), msg.encoding)  # (H, W, 3) uint8
         except ValueError as error:
             self.get_logger().error(f"camera '{camera}': dropped frame: {error}", throttle_duration_sec=5.0)
             return
-        self.frames[camera] = (time_to_seconds(msg.header.stamp), frame)
-        if camera == self.camera_names[0]:
-            self.answer(time_to_seconds(msg.header.stamp))
+        buffer.put_frame(camera, time_to_seconds(msg.header.stamp), frame)
 
-    def answer(self, stamp_s: float) -> None:
-        now_s = self.get_clock().now().nanoseconds * 1e-9
-        if self.joint_state is None or len(self.frames) < len(self.camera_names):
-            return
-        stale = [name for name, (t, _) in self.frames.items() if now_s - t > self.max_observation_age_s]
-        if stale or now_s - time_to_seconds(self.joint_state.header.stamp) > self.max_observation_age_s:
-            self.get_logger().warn(f"observation too old (cameras {stale} or joint state); skipped",
-                                   throttle_duration_sec=5.0)
-            return
+    # Inference --------------------------------------------------------------------------------
+    def inference_loop(self) -> None:
+        """Runs while active: one observation per fresh trigger frame, newest samples only."""
+        buffer, policy = self.buffer, self.policy
+        while self.running.is_set():
+            if not buffer.wait_for_trigger(timeout_s=0.1):
+                continue
+            observation, why_not = buffer.take(self.now_s(), self.instruction)
+            if observation is None:
+                self.get_logger().warn(why_not, throttle_duration_sec=5.0)
+                continue
+            self.answer(policy, observation)
+
+    def answer(self, policy, observation) -> None:
         try:
-            observation = Observation(
-                images={name: frame for name, (_, frame) in self.frames.items()},
-                joint_names=tuple(self.joint_state.name),
-                joint_positions=np.asarray(self.joint_state.position, dtype=float),
-                instruction=self.instruction, stamp_s=stamp_s)
-            output = self.policy.infer(observation)
-            chunk = ActionChunk(output.joint_names, output.actions, output.step_dt_s, stamp_s)
-        except ValueError as error:
-            self.get_logger().error(f"no chunk for this frame: {error}", throttle_duration_sec=5.0)
+            output = policy.infer(observation)
+            chunk = ActionChunk(output.joint_names, np.asarray(output.actions, dtype=float),
+                                output.step_dt_s, observation.stamp_s)
+            if not np.all(np.isfinite(chunk.positions)):
+                raise ValueError("policy returned non-finite actions")
+        except Exception as error:  # the arm must never see a half-made chunk; report and skip
+            message = f"no chunk for the frame stamped {observation.stamp_s:.3f}: {error}"
+            self.stats.error(message)
+            self.get_logger().error(message, throttle_duration_sec=5.0)
             return
-        if not np.all(np.isfinite(chunk.positions)):
-            self.get_logger().error("policy returned non-finite actions; no chunk published")
+        if not self.running.is_set():
             return
         self.reasoning_pub.publish(String(data=output.reasoning))
         self.chunk_pub.publish(chunk_to_trajectory(chunk))
+        self.stats.chunk(self.now_s() - observation.stamp_s)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # Diagnostics ------------------------------------------------------------------------------
+    def publish_diagnostics(self) -> None:
+        snapshot = self.stats.snapshot()
+        buffer = self.buffer
+        status = DiagnosticStatus(name=DIAGNOSTIC_NAME, hardware_id=self.get_name())
+        recent_error = snapshot.model_errors and snapshot.last_error
+        if self.status_message.startswith("configure failed"):
+            status.level, status.message = DiagnosticStatus.ERROR, self.status_message
+        elif recent_error:
+            status.level, status.message = DiagnosticStatus.WARN, f"{self.status_message}; last error: {snapshot.last_error}"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, self.status_message
+        values = {"chunks_published": snapshot.chunks, "chunk_rate_hz": f"{snapshot.chunk_rate_hz:.2f}",
+                  "latency_p50_ms": f"{snapshot.latency_p50_s * 1e3:.1f}",
+                  "latency_p99_ms": f"{snapshot.latency_p99_s * 1e3:.1f}",
+                  "stale_drops": buffer.stale if buffer else 0,
+                  "superseded_drops": buffer.superseded if buffer else 0,
+                  "model_errors": snapshot.model_errors, "last_error": snapshot.last_error,
+                  "policy": self.policy_spec, "runtime_mode": self.runtime_mode}
+        status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
+        message = DiagnosticArray(status=[status])
+        message.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(message)
+
+
+def start_inference(node: InferenceNode) -> None:
+    """Drive the node through configure and activate; raise naming the transition that failed."""
+    if node.trigger_configure() != SUCCESS:
+        raise RuntimeError(f"inference node failed to configure: {node.status_message}")
+    if node.trigger_activate() != SUCCESS:
+        raise RuntimeError(f"inference node failed to activate: {node.status_message}")
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(InferenceNode, args)
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = InferenceNode()
+        if node.autostart:
+            start_inference(node)
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -19,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.ros.arm_controller_node import ArmControllerNode
 from chatvla2.ros.camera_node import CameraNode
-from chatvla2.ros.inference_node import InferenceNode
+from chatvla2.ros.inference_node import InferenceNode, start_inference
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 from chatvla2.ros.sim_arm_node import SimArmNode
 
@@ -75,8 +75,11 @@ def run_stack(params_file: Path, steps: int, instruction: str) -> int:
     nodes: list[Node] = []
     executor = MultiThreadedExecutor(num_threads=4)
     try:
-        nodes = [SimArmNode(), ArmControllerNode(), InferenceNode(), CameraNode(),
+        inference = InferenceNode()
+        nodes = [SimArmNode(), ArmControllerNode(), inference, CameraNode(),
                  StackMonitor(instruction, steps, done)]
+        # The inference node is a lifecycle node; the stack is its lifecycle manager.
+        start_inference(inference)
         for node in nodes:
             executor.add_node(node)
         while rclpy.ok() and not done.is_set():

@@ -1,0 +1,229 @@
+"""The two-rate policy runtime: fresh action chunk every frame, reasoning refreshed asynchronously.
+
+    frames   : |f0      |f1 |f2 |f3 |f4 |f5 |f6 |f7 ...     one `infer` call each, ~30 Hz
+    act      : |[wait]a0|a1 |a2 |a3 |a4 |a5 |a6 |a7 ...     encode this frame + denoise a chunk
+    reasoning: |r(f0)---|   |   |r(f3)-------|   |   ...     background thread, a few Hz
+                 ^ new instruction: the first chunk waits for reasoning about *this* task;
+                   later refreshes (every K frames, scene change) run behind, and chunks use the
+                   newest finished reasoning embedding meanwhile.
+
+`mode="sync"` reasons then acts on every frame (the paper's evaluation mode) and never starts a
+thread. The runtime is a `Policy` (`infer(observation) -> PolicyOutput`, `reset()`), so nodes,
+replay and benchmarks all call it the same way. It never returns a chunk with a non-finite value:
+a NaN/Inf from the model raises `ModelOutputError` and the caller publishes nothing for that frame.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from chatvla2.policy.interface import Observation, PolicyOutput
+from chatvla2.policy.reasoning_scheduler import (ReasoningScheduleConfig, ReasoningScheduler,
+                                                 RefreshReason)
+
+
+class ModelOutputError(ValueError):
+    """The model produced something that must not reach the arm (NaN/Inf, wrong shape)."""
+
+
+class TwoRateModel(Protocol):
+    """What the runtime needs from a model: a per-frame encoding, slow reasoning, fast acting.
+
+    `encode` and `act` run on every frame; `reason` runs on a background thread at the same time,
+    so an implementation must not mutate state shared between calls (copy cached prefixes)."""
+
+    joint_names: tuple[str, ...]
+    step_dt_s: float
+
+    def encode(self, observation: Observation) -> Any: ...
+
+    def reason(self, encoded: Any, max_new_tokens: int) -> tuple[str, Any]: ...
+
+    def act(self, encoded: Any, reasoning_embedding: Any, observation: Observation) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """mode: 'async' (two rates) or 'sync' (reason then act every frame).
+    max_reasoning_tokens: tokens generated per reasoning refresh.
+    first_reasoning_timeout_s: how long the first chunk of a new instruction waits for reasoning."""
+
+    mode: Literal["async", "sync"] = "async"
+    max_reasoning_tokens: int = 32
+    first_reasoning_timeout_s: float = 30.0
+    schedule: ReasoningScheduleConfig = ReasoningScheduleConfig()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("async", "sync"):
+            raise ValueError(f"runtime mode must be 'async' or 'sync', got {self.mode!r}")
+        if self.max_reasoning_tokens < 1:
+            raise ValueError(f"max_reasoning_tokens must be >= 1, got {self.max_reasoning_tokens}")
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """One finished reasoning: its text, the model's embedding of it, and what it was made from."""
+
+    text: str
+    embedding: Any
+    instruction: str
+    stamp_s: float
+    why: RefreshReason
+    duration_s: float
+
+
+class ReasoningWorker:
+    """One background thread that turns the newest requested observation into a `Reasoning`.
+
+    A request made while one is running replaces any waiting one: only the newest scene matters."""
+
+    def __init__(self, model: TwoRateModel, max_new_tokens: int) -> None:
+        self.model, self.max_new_tokens = model, max_new_tokens
+        self.changed = threading.Condition()
+        self.pending: tuple[Observation, RefreshReason] | None = None
+        self.latest: Reasoning | None = None
+        self.error: BaseException | None = None
+        self.busy = False
+        self.finished = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self.loop, name="reasoning", daemon=True)
+        self.thread.start()
+
+    def request(self, observation: Observation, why: RefreshReason) -> None:
+        with self.changed:
+            self.pending = (observation, why)
+            self.changed.notify_all()
+
+    def forget(self) -> None:
+        with self.changed:
+            self.pending, self.latest, self.error = None, None, None
+
+    def wait_for(self, instruction: str, timeout_s: float) -> Reasoning:
+        """Block until a reasoning about `instruction` exists; raise the worker's error if it failed."""
+        deadline = time.monotonic() + timeout_s
+        with self.changed:
+            while True:
+                if self.error is not None:
+                    error, self.error = self.error, None
+                    raise RuntimeError(f"reasoning generation failed: {error!r}") from error
+                if self.latest is not None and self.latest.instruction == instruction:
+                    return self.latest
+                remaining = deadline - time.monotonic()
+                if remaining <= 0.0:
+                    raise TimeoutError(f"no reasoning for instruction {instruction!r} "
+                                       f"within {timeout_s:.1f} s")
+                self.changed.wait(remaining)
+
+    def loop(self) -> None:
+        while True:
+            with self.changed:
+                while self.pending is None and not self.stopping:
+                    self.changed.wait()
+                if self.stopping:
+                    return
+                (observation, why), self.pending = self.pending, None
+                self.busy = True
+            start_s = time.perf_counter()
+            try:
+                encoded = self.model.encode(observation)
+                text, embedding = self.model.reason(encoded, self.max_new_tokens)
+                result = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
+                                   why, time.perf_counter() - start_s)
+                error = None
+            except Exception as caught:  # reported to the next infer call, never lost
+                result, error = None, caught
+            with self.changed:
+                self.busy = False
+                if error is not None:
+                    self.error = error
+                elif self.latest is None or result.stamp_s >= self.latest.stamp_s:
+                    self.latest = result
+                    self.finished += 1
+                self.changed.notify_all()
+
+    def close(self) -> None:
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
+        self.thread.join()
+
+
+class AsyncReasoningRuntime:
+    """`Policy` over a `TwoRateModel`: one chunk per frame, reasoning at its own rate (or sync)."""
+
+    def __init__(self, model: TwoRateModel, config: RuntimeConfig = RuntimeConfig()) -> None:
+        self.model, self.config = model, config
+        self.scheduler = ReasoningScheduler(config.schedule)
+        self.worker = (ReasoningWorker(model, config.max_reasoning_tokens)
+                       if config.mode == "async" else None)
+        self.reasoning: Reasoning | None = None
+        self.frames = 0
+
+    def reset(self) -> None:
+        self.scheduler.reset()
+        self.reasoning = None
+        if self.worker is not None:
+            self.worker.forget()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def infer(self, observation: Observation) -> PolicyOutput:
+        start_s = time.perf_counter()
+        if self.worker is None:
+            reasoning, encoded = self.reason_now(observation)
+        else:
+            reasoning = self.latest_reasoning(observation)
+            encoded = self.model.encode(observation)
+        actions = np.asarray(self.model.act(encoded, reasoning.embedding, observation), dtype=float)
+        self.check(actions)
+        self.frames += 1
+        info = {"latency_s": time.perf_counter() - start_s,
+                "reasoning_age_s": observation.stamp_s - reasoning.stamp_s,
+                "reasoning_duration_s": reasoning.duration_s,
+                "reasoning_refreshes": float(self.worker.finished if self.worker else self.frames)}
+        return PolicyOutput(reasoning=reasoning.text, joint_names=self.model.joint_names,
+                            actions=actions, step_dt_s=self.model.step_dt_s, info=info)
+
+    def reason_now(self, observation: Observation) -> tuple[Reasoning, Any]:
+        """Sync mode: one encoding serves both the reasoning and the chunk."""
+        start_s = time.perf_counter()
+        self.scheduler.decide(observation.instruction, observation.images)
+        encoded = self.model.encode(observation)
+        text, embedding = self.model.reason(encoded, self.config.max_reasoning_tokens)
+        self.reasoning = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
+                                   RefreshReason.PERIODIC, time.perf_counter() - start_s)
+        return self.reasoning, encoded
+
+    def latest_reasoning(self, observation: Observation) -> Reasoning:
+        why = self.scheduler.decide(observation.instruction, observation.images)
+        if why is not None:
+            self.worker.request(observation, why)
+        if (why is RefreshReason.NEW_INSTRUCTION or self.reasoning is None
+                or self.reasoning.instruction != observation.instruction):
+            # Reasoning about another task must never steer this one: wait for the new one.
+            self.reasoning = self.worker.wait_for(observation.instruction,
+                                                  self.config.first_reasoning_timeout_s)
+        else:
+            with self.worker.changed:
+                error, self.worker.error = self.worker.error, None
+                if self.worker.latest is not None and self.worker.latest.instruction == observation.instruction:
+                    self.reasoning = self.worker.latest
+            if error is not None:
+                raise RuntimeError(f"reasoning generation failed: {error!r}") from error
+        return self.reasoning
+
+    def check(self, actions: np.ndarray) -> None:
+        width = len(self.model.joint_names)
+        if actions.ndim != 2 or actions.shape[1] != width:
+            raise ModelOutputError(f"model returned actions of shape {actions.shape}, "
+                                   f"expected (H, {width})")
+        if not np.all(np.isfinite(actions)):
+            bad = int(np.count_nonzero(~np.isfinite(actions)))
+            raise ModelOutputError(f"model returned {bad} non-finite action values; chunk dropped")

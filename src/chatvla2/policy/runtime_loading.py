@@ -1,0 +1,33 @@
+"""Build the policy the inference node serves: the placeholder, or a checkpoint behind the runtime.
+
+A checkpoint directory is wrapped in the two-rate `AsyncReasoningRuntime` (or its sync mode); the
+caller owns the result and calls `close_policy` when done (the async runtime holds a thread).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatvla2.control.robot import RobotSpec
+from chatvla2.policy.interface import Policy
+from chatvla2.policy.placeholder import PlaceholderPolicy
+from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
+
+
+def build_policy(spec: str, robot: RobotSpec, config: RuntimeConfig, device: str = "cpu") -> Policy:
+    """spec: 'placeholder' or a local checkpoint directory (Hugging Face layout)."""
+    if spec == "placeholder":
+        return PlaceholderPolicy(robot)
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"policy checkpoint directory '{path}' does not exist: set the 'policy' parameter to a "
+            f"local model directory (config.json, model.safetensors, ...) or to 'placeholder'")
+    from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
+
+    return AsyncReasoningRuntime(ChatVLA2TwoRateModel.from_checkpoint(path, robot, device), config)
+
+
+def close_policy(policy: Policy) -> None:
+    close = getattr(policy, "close", None)
+    if close is not None:
+        close()
