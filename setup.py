@@ -12,6 +12,7 @@ NODE_ENTRY_POINTS = {
     "inference_node": "chatvla2.ros.inference_node:main",
     "arm_controller_node": "chatvla2.ros.arm_controller_node:main",
     "sim_arm_node": "chatvla2.ros.sim_arm_node:main",
+    "recorder_node": "chatvla2.ros.recorder_node:main",
 }
 
 setup(

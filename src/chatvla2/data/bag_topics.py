@@ -1,0 +1,56 @@
+"""The stack's topics as a recorder sees them: name, message type and how to subscribe.
+
+Plain data (no ROS): the recorder node maps `qos` to rclpy profiles, the bag tools use the names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARM_COMMAND_TOPIC = "/fr3_arm_controller/joint_trajectory"
+INSTRUCTION_TOPIC = "/chatvla/instruction"
+REASONING_TOPIC = "/chatvla/reasoning"
+ACTION_CHUNK_TOPIC = "/chatvla/action_chunk"
+JOINT_STATES_TOPIC = "/joint_states"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
+STRING_TYPE = "std_msgs/msg/String"
+TRAJECTORY_TYPE = "trajectory_msgs/msg/JointTrajectory"
+DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
+
+
+@dataclass(frozen=True)
+class RecordedTopic:
+    name: str
+    msgtype: str  # ROS 2 interface name, e.g. "sensor_msgs/msg/Image"
+    qos: str      # "sensor" (best effort), "reliable", or "latched" (reliable, transient local)
+
+
+def image_topic(camera: str) -> str:
+    return f"/cameras/{camera}/image_raw"
+
+
+def camera_from_image_topic(topic: str) -> str | None:
+    parts = topic.strip("/").split("/")
+    if len(parts) == 3 and parts[0] == "cameras" and parts[2] == "image_raw":
+        return parts[1]
+    return None
+
+
+def stack_topics(cameras: list[str], command_topic: str = ARM_COMMAND_TOPIC) -> list[RecordedTopic]:
+    """Every topic of the stack that a test or a fine-tuning run needs (DESIGN.md section 4)."""
+    topics = []
+    for camera in cameras:
+        topics.append(RecordedTopic(image_topic(camera), IMAGE_TYPE, "sensor"))
+        topics.append(RecordedTopic(f"/cameras/{camera}/camera_info", CAMERA_INFO_TYPE, "sensor"))
+    topics += [
+        RecordedTopic(JOINT_STATES_TOPIC, JOINT_STATE_TYPE, "sensor"),
+        RecordedTopic(INSTRUCTION_TOPIC, STRING_TYPE, "latched"),
+        RecordedTopic(REASONING_TOPIC, STRING_TYPE, "reliable"),
+        RecordedTopic(ACTION_CHUNK_TOPIC, TRAJECTORY_TYPE, "reliable"),
+        RecordedTopic(command_topic, TRAJECTORY_TYPE, "reliable"),
+        RecordedTopic(DIAGNOSTICS_TOPIC, DIAGNOSTICS_TYPE, "reliable"),
+    ]
+    return topics
