@@ -1,0 +1,177 @@
+"""The lifecycle inference node over real rclpy and DDS: transitions, stale frames, model errors."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import GetState
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from chatvla2.control.robot import load_robot_spec
+from chatvla2.ros.conversions import seconds_to_time, time_to_seconds
+from chatvla2.ros.image_conversion import array_to_image_msg
+from chatvla2.ros.inference_node import DIAGNOSTIC_NAME, InferenceNode
+from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
+
+pytestmark = pytest.mark.integration
+ROBOT = load_robot_spec("franka_fr3")
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+
+
+class Rig:
+    """The inference node plus a probe node that plays camera and arm and listens to the outputs."""
+
+    def __init__(self, context, **parameters) -> None:
+        overrides = [Parameter(name, value=value) for name, value in
+                     {"diagnostics_period_s": 0.2, **parameters}.items()]
+        self.node = InferenceNode(context=context, parameter_overrides=overrides)
+        self.probe = rclpy.create_node("inference_probe", context=context)
+        self.image_pub = self.probe.create_publisher(Image, "/cameras/front/image_raw", SENSOR_QOS)
+        self.joint_pub = self.probe.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        self.chunks: list[JointTrajectory] = []
+        self.reasoning: list[String] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.probe.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.chunks.append, COMMAND_QOS)
+        self.probe.create_subscription(String, "/chatvla/reasoning", self.reasoning.append, COMMAND_QOS)
+        self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, COMMAND_QOS)
+        self.get_state = self.probe.create_client(GetState, "/inference/get_state")
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.probe)
+        self.sent_stamps: list[float] = []
+
+    def now_s(self) -> float:
+        return self.probe.get_clock().now().nanoseconds * 1e-9
+
+    def publish_observation(self, age_s: float = 0.0, joint_positions=None) -> None:
+        stamp_s = self.now_s() - age_s
+        frame = np.full((48, 64, 3), 120, dtype=np.uint8)
+        self.image_pub.publish(array_to_image_msg(frame, "rgb8", seconds_to_time(stamp_s), "front"))
+        state = JointState(name=list(ROBOT.command_names),
+                           position=list(ROBOT.home_command if joint_positions is None else joint_positions))
+        state.header.stamp = seconds_to_time(stamp_s)
+        self.joint_pub.publish(state)
+        self.sent_stamps.append(stamp_s)
+
+    def run(self, duration_s: float, rate_hz: float = 20.0, **observation) -> None:
+        """Publish observations at rate_hz for duration_s while spinning both nodes."""
+        end = time.monotonic() + duration_s
+        next_send = time.monotonic()
+        while time.monotonic() < end:
+            if time.monotonic() >= next_send:
+                self.publish_observation(**observation)
+                next_send += 1.0 / rate_hz
+            self.executor.spin_once(timeout_sec=0.01)
+
+    def state_label(self) -> str:
+        if not self.get_state.wait_for_service(timeout_sec=5.0):
+            raise TimeoutError("/inference/get_state is not available")
+        future = self.get_state.call_async(GetState.Request())
+        self.executor.spin_until_future_complete(future, timeout_sec=5.0)
+        return future.result().current_state.label
+
+    def last_status(self):
+        mine = [s for array in self.diagnostics for s in array.status if s.name == DIAGNOSTIC_NAME]
+        return mine[-1] if mine else None
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.probe.destroy_node()
+
+
+@pytest.fixture
+def rig_factory(rclpy_context):
+    rigs = []
+
+    def make(**parameters) -> Rig:
+        rigs.append(Rig(rclpy_context, **parameters))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def values(status) -> dict[str, str]:
+    return {item.key: item.value for item in status.values}
+
+
+def test_lifecycle_configure_activate_deactivate_cleanup(rig_factory):
+    rig = rig_factory()
+    assert rig.state_label() == "unconfigured"
+    rig.run(0.5)
+    assert not rig.chunks, "an unconfigured node must not infer"
+
+    assert rig.node.trigger_configure() == SUCCESS
+    assert rig.state_label() == "inactive" and rig.node.policy is not None
+    rig.run(0.5)
+    assert not rig.chunks, "an inactive node must not publish chunks"
+
+    assert rig.node.trigger_activate() == SUCCESS
+    assert rig.state_label() == "active"
+    rig.run(2.0)
+    assert len(rig.chunks) >= 5 and rig.reasoning
+    chunk = rig.chunks[-1]
+    assert time_to_seconds(chunk.header.stamp) in set(rig.sent_stamps), "chunk must carry its frame's stamp"
+    assert tuple(chunk.joint_names) == ROBOT.command_names and len(chunk.points) == 16
+
+    assert rig.node.trigger_deactivate() == SUCCESS
+    assert rig.state_label() == "inactive"
+    rig.run(0.3)  # let chunks already in flight arrive
+    published = len(rig.chunks)
+    rig.run(1.0)
+    assert len(rig.chunks) == published, "a deactivated node must stop publishing"
+
+    assert rig.node.trigger_cleanup() == SUCCESS
+    assert rig.state_label() == "unconfigured" and rig.node.policy is None
+    status = rig.last_status()
+    assert int(values(status)["chunks_published"]) >= 5
+
+
+def test_stale_frames_are_dropped_not_used(rig_factory):
+    rig = rig_factory(max_observation_age_s=0.3)
+    assert rig.node.trigger_configure() == SUCCESS and rig.node.trigger_activate() == SUCCESS
+    rig.run(1.5, age_s=2.0)
+    assert not rig.chunks, "frames 2 s old must never become chunks"
+    rig.run(0.5, rate_hz=5.0, age_s=2.0)
+    assert int(values(rig.last_status())["stale_drops"]) >= 5
+    rig.run(1.5)
+    assert rig.chunks, "fresh frames after stale ones must be answered"
+    newest_stamp_s = max(time_to_seconds(c.header.stamp) for c in rig.chunks)
+    assert rig.now_s() - newest_stamp_s < 1.0
+
+
+def test_non_finite_model_output_publishes_nothing_and_is_reported(rig_factory):
+    # A NaN in the measured joints (a faulty driver) makes the policy's chunk NaN: it must not leave.
+    rig = rig_factory()
+    assert rig.node.trigger_configure() == SUCCESS and rig.node.trigger_activate() == SUCCESS
+    positions = ROBOT.home_command.copy()
+    positions[2] = np.nan
+    rig.run(1.5, joint_positions=positions)
+    assert not rig.chunks
+    status = rig.last_status()
+    assert status is not None and status.level == status.WARN
+    assert int(values(status)["model_errors"]) >= 3
+    assert "non-finite" in values(status)["last_error"]
+    rig.run(1.0)
+    assert rig.chunks, "the node must recover once the input is sane again"
+
+
+def test_missing_checkpoint_fails_configure_with_a_clear_error(rig_factory, tmp_path):
+    missing = tmp_path / "no-such-model"
+    rig = rig_factory(policy=str(missing))
+    assert rig.node.trigger_configure() == FAILURE
+    assert rig.state_label() == "unconfigured"
+    rig.run(0.6)
+    status = rig.last_status()
+    assert status.level == status.ERROR
+    assert str(missing) in status.message and "does not exist" in status.message
