@@ -47,7 +47,7 @@ class ReplayResult:
     skipped: Counter = field(default_factory=Counter)  # why frames were not evaluated
 
 
-def _ordered(names: tuple[str, ...], values: np.ndarray, wanted: tuple[str, ...], what: str) -> np.ndarray:
+def ordered_columns(names: tuple[str, ...], values: np.ndarray, wanted: tuple[str, ...], what: str) -> np.ndarray:
     index = {name: i for i, name in enumerate(names)}
     missing = [name for name in wanted if name not in index]
     if missing:
@@ -55,7 +55,7 @@ def _ordered(names: tuple[str, ...], values: np.ndarray, wanted: tuple[str, ...]
     return values[..., [index[name] for name in wanted]]
 
 
-def _latest_before(times: np.ndarray, t_s: float) -> int | None:
+def latest_before(times: np.ndarray, t_s: float) -> int | None:
     i = int(np.searchsorted(times, t_s, side="right")) - 1
     return i if i >= 0 else None
 
@@ -73,7 +73,7 @@ class _RecordedActions:
     def for_frame(self, stamp_s: float, horizon: int, step_dt_s: float) -> tuple[np.ndarray | None, str]:
         chunk = self.chunks.get(round(stamp_s, 6))
         if chunk is not None:
-            rows = _ordered(chunk.joint_names, chunk.positions, self.names, "recorded chunk")
+            rows = ordered_columns(chunk.joint_names, chunk.positions, self.names, "recorded chunk")
             recorded = np.full((horizon, len(self.names)), np.nan)
             recorded[:min(horizon, len(rows))] = rows[:horizon]
             return recorded, "chunk"
@@ -83,10 +83,10 @@ class _RecordedActions:
         last_time = self.command_times[-1]
         for k in range(horizon):
             t_s = stamp_s + (k + 1) * step_dt_s
-            i = _latest_before(self.command_times, t_s)
+            i = latest_before(self.command_times, t_s)
             if i is not None and t_s <= last_time:
                 names, positions = self.command_values[i]
-                recorded[k] = _ordered(names, positions, self.names, "recorded command")
+                recorded[k] = ordered_columns(names, positions, self.names, "recorded command")
         return (recorded, "commands") if np.isfinite(recorded).any() else (None, "none")
 
 
@@ -111,12 +111,12 @@ def replay(recording: StackRecording, policy: Policy, robot: RobotSpec, cameras:
     for frame in tqdm(recording.frames[cameras[0]], desc="replay", unit="frame"):
         if realtime:
             time.sleep(max(0.0, (frame.log_time_s - bag_start) - (time.monotonic() - wall_start)))
-        latest = {c: _latest_before(frame_times[c], frame.stamp_s) for c in cameras}
-        joint = _latest_before(joint_times, frame.stamp_s)
+        latest = {c: latest_before(frame_times[c], frame.stamp_s) for c in cameras}
+        joint = latest_before(joint_times, frame.stamp_s)
         if joint is None or any(i is None for i in latest.values()):
             result.skipped["no joint state or camera frame yet"] += 1
             continue
-        i = _latest_before(instruction_times, frame.log_time_s)
+        i = latest_before(instruction_times, frame.log_time_s)
         current = recording.instructions[i].text if i is not None else (
             recording.instructions[0].text if recording.instructions else DEFAULT_INSTRUCTION)
         if current != instruction:
@@ -133,10 +133,10 @@ def replay(recording: StackRecording, policy: Policy, robot: RobotSpec, cameras:
             result.skipped[f"policy refused the observation: {error}"] += 1
             continue
         latency_ms = (time.perf_counter() - started) * 1e3
-        predicted = _ordered(output.joint_names, output.actions, robot.command_names, "policy output")
+        predicted = ordered_columns(output.joint_names, output.actions, robot.command_names, "policy output")
         recorded, source = recorded_actions.for_frame(frame.stamp_s, len(predicted), output.step_dt_s)
         answered_at = chunk_log_times.get(round(frame.stamp_s, 6))
-        r = _latest_before(reasoning_times, answered_at) if answered_at is not None else None
+        r = latest_before(reasoning_times, answered_at) if answered_at is not None else None
         result.steps.append(ReplayStep(frame.stamp_s, instruction, output.reasoning,
                                        recording.reasoning[r].text if r is not None else None,
                                        predicted, recorded, source, latency_ms))

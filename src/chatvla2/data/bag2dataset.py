@@ -1,0 +1,148 @@
+"""Turn recorded bags (policy runs or teleoperation) into training episodes (HDF5, ACT layout).
+
+One row per frame of the trigger camera (the first camera): the newest frame of every camera at
+that stamp, the joint state interpolated to it, and the action. The action of row t is the arm
+command in effect at the next row's time (what the arm was driven towards during the step); a bag
+without commands uses the recorded chunk's first row for that frame, and a bag with neither (pure
+joint-state logs) the next measured state. Each instruction starts a new episode. Rows where a
+camera or the joint state is missing are dropped and counted.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from chatvla2.control.robot import RobotSpec
+from chatvla2.data.bag_reader import StackRecording
+from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before, ordered_columns
+
+
+@dataclass
+class EpisodeArrays:
+    instruction: str
+    reasoning: str
+    stamps_s: np.ndarray                 # (T,)
+    qpos: np.ndarray                     # (T, A)
+    qvel: np.ndarray                     # (T, A)
+    action: np.ndarray                   # (T, A)
+    images: dict[str, np.ndarray]        # camera -> (T, H, W, 3) uint8
+    action_source: str
+    dropped: Counter = field(default_factory=Counter)
+
+
+def _guess_task(instruction: str) -> str:
+    """The two task families of the project; arithmetic in the instruction means the math game."""
+    words = instruction.lower()
+    return "math" if any(k in words for k in ("equation", "math", "sum", "answer", "+", "=")) else "placement"
+
+
+def _joint_state_at(recording: StackRecording, times: np.ndarray, names: tuple[str, ...], t_s: float):
+    """(positions (A,), velocities (A,)) linearly interpolated at t_s; None outside the recording."""
+    i = latest_before(times, t_s)
+    if i is None:
+        return None
+    a = recording.joint_states[i]
+    b = recording.joint_states[min(i + 1, len(times) - 1)]
+    span = b.stamp_s - a.stamp_s
+    w = 0.0 if span <= 0 else min(1.0, (t_s - a.stamp_s) / span)
+    pa, pb = (ordered_columns(s.names, s.positions, names, "joint state") for s in (a, b))
+    positions = (1 - w) * pa + w * pb
+    if a.velocities is not None and b.velocities is not None:
+        velocities = (1 - w) * ordered_columns(a.names, a.velocities, names, "joint state") + \
+            w * ordered_columns(b.names, b.velocities, names, "joint state")
+    else:
+        velocities = (pb - pa) / span if span > 0 else np.zeros_like(pa)
+    return positions, velocities
+
+
+def episodes_from_recording(recording: StackRecording, robot: RobotSpec, cameras: list[str] | None = None,
+                            with_reasoning: bool = True) -> list[EpisodeArrays]:
+    cameras = cameras or sorted(recording.frames, key=lambda name: (name != "front", name))
+    if not cameras or not recording.frames.get(cameras[0]):
+        raise ValueError(f"bag '{recording.path}' has no camera frames to build episodes from")
+    if not recording.joint_states:
+        raise ValueError(f"bag '{recording.path}' has no joint states on /joint_states")
+    names = robot.command_names
+    joint_times = np.array([s.stamp_s for s in recording.joint_states])
+    frame_times = {c: np.array([f.stamp_s for f in recording.frames.get(c, [])]) for c in cameras}
+    command_times = np.array([c.stamp_s for c in recording.commands])
+    chunks = {round(c.chunk.stamp_s, 6): c.chunk for c in recording.chunks}
+    source = "commands" if recording.commands else "chunk" if recording.chunks else "next joint state"
+    instruction_times = np.array([s.log_time_s for s in recording.instructions])
+    trigger = recording.frames[cameras[0]]
+    rows: dict[str, list] = {}
+    order: list[str] = []
+    dropped: Counter = Counter()
+    for n, frame in enumerate(trigger):
+        k = latest_before(instruction_times, frame.log_time_s)
+        instruction = recording.instructions[k].text if k is not None else (
+            recording.instructions[0].text if recording.instructions else DEFAULT_INSTRUCTION)
+        latest = {c: latest_before(frame_times[c], frame.stamp_s) for c in cameras}
+        state = _joint_state_at(recording, joint_times, names, frame.stamp_s)
+        next_t = trigger[n + 1].stamp_s if n + 1 < len(trigger) else None
+        action = None
+        if next_t is not None and source == "commands":
+            i = latest_before(command_times, next_t)
+            if i is not None:
+                command = recording.commands[i]
+                action = ordered_columns(command.names, command.positions, names, "arm command")
+        elif source == "chunk" and round(frame.stamp_s, 6) in chunks:
+            chunk = chunks[round(frame.stamp_s, 6)]
+            action = ordered_columns(chunk.joint_names, chunk.positions[0], names, "action chunk")
+        elif next_t is not None and source == "next joint state":
+            following = _joint_state_at(recording, joint_times, names, next_t)
+            action = following[0] if following else None
+        if state is None or action is None or any(i is None for i in latest.values()):
+            dropped["no joint state, camera frame or action for the frame"] += 1
+            continue
+        if instruction not in rows:
+            rows[instruction] = []
+            order.append(instruction)
+        images = {c: recording.frames[c][latest[c]].image for c in cameras}
+        rows[instruction].append((frame.stamp_s, state[0], state[1], action, images, frame.log_time_s))
+    episodes = []
+    for instruction in order:
+        data = rows[instruction]
+        shapes = {c: data[0][4][c].shape for c in cameras}
+        kept = [r for r in data if all(r[4][c].shape == shapes[c] for c in cameras)]
+        dropped["image size changed within the episode"] += len(data) - len(kept)
+        span = (kept[0][5], kept[-1][5])
+        said = [s.text for s in recording.reasoning if span[0] <= s.log_time_s <= span[1]]
+        reasoning = max(set(said), key=said.count) if (said and with_reasoning) else ""
+        episodes.append(EpisodeArrays(
+            instruction=instruction, reasoning=reasoning,
+            stamps_s=np.array([r[0] for r in kept]),
+            qpos=np.array([r[1] for r in kept], dtype=np.float32),
+            qvel=np.array([r[2] for r in kept], dtype=np.float32),
+            action=np.array([r[3] for r in kept], dtype=np.float32),
+            images={c: np.stack([r[4][c] for r in kept]) for c in cameras},  # (T, H, W, 3)
+            action_source=source, dropped=+dropped))
+    return episodes
+
+
+def write_episode(episode: EpisodeArrays, path: Path, robot: RobotSpec, bag: Path, task: str | None,
+                  split: str, success: bool, seed: int) -> None:
+    steps = np.diff(episode.stamps_s)
+    control_dt_s = float(np.median(steps)) if len(steps) else 0.0
+    with h5py.File(path, "w") as f:
+        f.attrs["task"] = task or _guess_task(episode.instruction)
+        f.attrs["instruction"] = episode.instruction
+        f.attrs["reasoning"] = episode.reasoning
+        f.attrs["success"] = success
+        f.attrs["seed"] = seed
+        f.attrs["split"] = split
+        f.attrs["control_dt_s"] = control_dt_s
+        f.attrs["joint_names"] = json.dumps(list(robot.command_names))
+        f.attrs["source_bag"] = str(bag)
+        f.attrs["action_source"] = episode.action_source
+        f.create_dataset("observations/qpos", data=episode.qpos)
+        f.create_dataset("observations/qvel", data=episode.qvel)
+        for camera, frames in episode.images.items():
+            f.create_dataset(f"observations/images/{camera}", data=frames, chunks=(1, *frames.shape[1:]),
+                             compression="gzip", compression_opts=4)
+        f.create_dataset("action", data=episode.action)
