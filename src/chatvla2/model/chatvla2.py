@@ -1,0 +1,239 @@
+"""`ChatVLA2Model`: one object that reasons in text and acts with a diffusion head.
+
+Parts: `vlm` (transformers' Qwen2VLForConditionalGeneration with MoE FFNs, see backbone.py),
+`head` (`ReasoningFollowingHead`), `scheduler` (`NoiseScheduler`), `processor`
+(`ChatVLA2Processor`) and `action_stats` (`ActionStats`). Actions and states cross this API in
+physical units (rad, m); normalisation happens inside.
+
+Inference (reason, then act), batch of one observation:
+    reasoning = model.generate_reasoning(images, instruction)   # greedy, with the KV cache
+    actions = model.sample_actions(reasoning.observation_embedding, reasoning.embedding,
+                                   state, generator=torch.Generator().manual_seed(0))  # (1, H, A)
+`embed_observation(images, instruction)` gives the observation embedding alone (one prefill, no
+text), for a runtime that refreshes observations faster than it regenerates reasoning.
+
+Training: `model(batch, state=..., actions=..., action_mask=...)` with `batch` from
+`model.processor.collate([...encode(images, instruction, target_text)...])` returns
+`ChatVLA2Output(loss, lm_loss, diffusion_loss, router_loss)`; loss is the config-weighted sum.
+
+Embeddings: observation = mean of the last VLM hidden states over the prompt tokens (images and
+instruction); reasoning = mean over the reasoning tokens (teacher-forced target text in training,
+the generated tokens at inference; zeros when there are none). Checkpoints: `save_pretrained` /
+`from_pretrained` / `upcycle_from_dense` in checkpoint.py, exposed here as methods.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chatvla2.model import backbone
+from chatvla2.model.action_head import ReasoningFollowingHead
+from chatvla2.model.config import ChatVLA2Config, preset
+from chatvla2.model.diffusion import NoiseScheduler
+from chatvla2.model.moe import RoutingStats
+from chatvla2.model.normalization import ActionStats
+from chatvla2.model.processor import IGNORE_INDEX, ChatVLA2Processor, image_processor_for
+
+VLM_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+
+
+@dataclass
+class ChatVLA2Output:
+    loss: torch.Tensor  # weighted sum of the three below
+    lm_loss: torch.Tensor  # next-token cross-entropy on target (reasoning/answer) tokens
+    diffusion_loss: torch.Tensor  # epsilon-prediction MSE on examples with actions
+    router_loss: torch.Tensor  # mean load-balancing loss over MoE layers
+    observation_embedding: torch.Tensor  # (B, D)
+    reasoning_embedding: torch.Tensor  # (B, D)
+
+
+@dataclass
+class Reasoning:
+    text: str
+    token_ids: list[int]
+    embedding: torch.Tensor  # (1, D) mean hidden state of the generated tokens
+    observation_embedding: torch.Tensor  # (1, D) mean hidden state of the prompt tokens
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """hidden (B, T, D), mask (B, T) bool -> (B, D); zeros where a row has no selected token."""
+    weights = mask.to(hidden.dtype)[..., None]  # (B, T, 1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class ChatVLA2Model(nn.Module):
+    def __init__(self, config: ChatVLA2Config, processor: ChatVLA2Processor, vlm=None,
+                 action_stats: ActionStats | None = None) -> None:
+        super().__init__()
+        self.config, self.processor = config, processor
+        self.vlm = vlm if vlm is not None else backbone.build_backbone(config)
+        head = config.action_head
+        self.head = ReasoningFollowingHead(head, config.text_hidden_size)
+        self.scheduler = NoiseScheduler(head.train_timesteps)
+        self.action_stats = action_stats or ActionStats.identity(head.action_dim, head.state_dim)
+
+    @classmethod
+    def from_preset(cls, name: str = "tiny", processor: ChatVLA2Processor | None = None, **overrides) -> "ChatVLA2Model":
+        """Randomly initialised model of a preset; `overrides` replace top-level config fields.
+        The tiny preset brings its own tokenizer; others need `processor` (the operator's Qwen2-VL)."""
+        config = preset(name)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        if processor is None:
+            if name != "tiny":
+                raise ValueError(f"preset '{name}' needs a processor built from a local Qwen2-VL directory")
+            from chatvla2.model.tokenizer import build_tiny_tokenizer
+
+            processor = ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(config.min_pixels, config.max_pixels))
+        return cls(config, processor)
+
+    @property
+    def device(self) -> torch.device:
+        return self.vlm.lm_head.weight.device
+
+    def set_action_stats(self, stats: ActionStats) -> None:
+        head = self.config.action_head
+        if np.shape(stats.action_min) != (head.action_dim,) or np.shape(stats.state_mean) != (head.state_dim,):
+            raise ValueError(f"action stats must cover {head.action_dim} actions and {head.state_dim} states")
+        self.action_stats = stats
+
+    def routing_stats(self) -> list[RoutingStats]:
+        """Per decoder layer routing of the last forward pass (tokens per expert, entropy)."""
+        return backbone.routing_stats(self.vlm)
+
+    def run_vlm(self, batch: dict[str, torch.Tensor], **kwargs):
+        inputs = {key: batch[key].to(self.device) for key in VLM_INPUTS if key in batch}
+        attention = inputs.get("attention_mask")
+        with backbone.routing_context(self.vlm, inputs["mm_token_type_ids"], attention):
+            return self.vlm.model(**inputs, **kwargs)
+
+    def forward(self, batch: dict[str, torch.Tensor], state: torch.Tensor | None = None,
+                actions: torch.Tensor | None = None, action_mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> ChatVLA2Output:
+        """Training pass. state (B, S), actions (B, H, A) in physical units; action_mask (B,) bool
+        marks the examples that carry actions (image-text examples have none)."""
+        self.vlm.model.rope_deltas = None
+        hidden = self.run_vlm(batch).last_hidden_state  # (B, T, D)
+        labels = batch["labels"].to(self.device)
+        shifted_labels = labels[:, 1:]  # token t predicts t + 1
+        predicted = shifted_labels != IGNORE_INDEX  # (B, T-1)
+        zero = hidden.sum() * 0.0
+        if predicted.any():
+            logits = self.vlm.lm_head(hidden[:, :-1][predicted])  # (N, V)
+            lm_loss = F.cross_entropy(logits.float(), shifted_labels[predicted])
+        else:
+            lm_loss = zero
+        observation = masked_mean(hidden, batch["prompt_mask"].to(self.device))  # (B, D)
+        reasoning = masked_mean(hidden, batch["target_mask"].to(self.device))  # (B, D)
+        diffusion_loss = zero
+        if actions is not None:
+            diffusion_loss = self.diffusion_loss(observation, reasoning, state, actions, action_mask, generator)
+        router = backbone.router_loss(self.vlm)
+        cfg = self.config
+        loss = cfg.lm_loss_weight * lm_loss + cfg.diffusion_loss_weight * diffusion_loss + cfg.router_loss_weight * router
+        return ChatVLA2Output(loss, lm_loss, diffusion_loss, router, observation, reasoning)
+
+    def diffusion_loss(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor | None,
+                       actions: torch.Tensor, action_mask: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """DDPM epsilon-prediction MSE. observation/reasoning (B, D), state (B, S), actions (B, H, A)."""
+        head = self.config.action_head
+        if state is None:
+            raise ValueError("training with actions needs the robot state (B, state_dim)")
+        if tuple(actions.shape[1:]) != (head.horizon, head.action_dim):
+            raise ValueError(f"actions must be (B, {head.horizon}, {head.action_dim}), got {tuple(actions.shape)}")
+        actions = actions.to(self.device, observation.dtype)
+        scaled = self.action_stats.normalize_actions(actions)  # (B, H, A) in [-1, 1]
+        state = self.action_stats.normalize_state(state.to(self.device, observation.dtype))  # (B, S)
+        noise_device = generator.device if generator is not None else self.device
+        noise = torch.randn(scaled.shape, generator=generator, device=noise_device, dtype=scaled.dtype).to(self.device)
+        timesteps = self.scheduler.sample_timesteps(scaled.shape[0], noise_device, generator).to(self.device)
+        noisy = self.scheduler.add_noise(scaled, noise, timesteps)
+        predicted = self.head(noisy, timesteps, state, observation, reasoning)  # (B, H, A)
+        per_example = F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2))  # (B,)
+        if action_mask is None:
+            return per_example.mean()
+        mask = action_mask.to(self.device, per_example.dtype)
+        return (per_example * mask).sum() / mask.sum().clamp_min(1.0)
+
+    @torch.no_grad()
+    def embed_observation(self, images, instruction: str) -> torch.Tensor:
+        """(1, D) observation embedding of one observation (prefill only, no generated text)."""
+        batch = self.processor(images, instruction)
+        self.vlm.model.rope_deltas = None
+        hidden = self.run_vlm(batch).last_hidden_state  # (1, T, D)
+        return hidden.mean(dim=1)
+
+    @torch.no_grad()
+    def generate_reasoning(self, images, instruction: str, max_new_tokens: int | None = None) -> Reasoning:
+        """Greedy decoding with the KV cache for one observation (images: camera name -> (H, W, 3)
+        uint8, or a list). Call `model.eval()` first: in training mode the routers add noise."""
+        from transformers import DynamicCache
+
+        max_new_tokens = self.config.max_reasoning_tokens if max_new_tokens is None else max_new_tokens
+        batch = self.processor(images, instruction)
+        batch.pop("attention_mask")  # a batch of one has no padding
+        self.vlm.model.rope_deltas = None
+        cache = DynamicCache(config=self.vlm.config.text_config)
+        prefill = self.run_vlm(batch, past_key_values=cache, use_cache=True).last_hidden_state  # (1, T, D)
+        observation = prefill.mean(dim=1)  # (1, D)
+        logits = self.vlm.lm_head(prefill[:, -1])  # (1, V)
+        tokens: list[int] = []
+        hiddens: list[torch.Tensor] = []
+        for _ in range(max_new_tokens):
+            token = int(logits.argmax(dim=-1))
+            if token == self.processor.im_end_id:
+                break
+            tokens.append(token)
+            step = self.vlm.model(input_ids=torch.tensor([[token]], device=self.device),
+                                  past_key_values=cache, use_cache=True).last_hidden_state  # (1, 1, D)
+            hiddens.append(step[:, -1])
+            logits = self.vlm.lm_head(step[:, -1])
+        embedding = torch.stack(hiddens, dim=1).mean(dim=1) if hiddens else torch.zeros_like(observation)
+        return Reasoning(self.processor.decode(tokens), tokens, embedding, observation)
+
+    @torch.no_grad()
+    def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,
+                       state: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
+                       steps: int | None = None) -> torch.Tensor:
+        """DDIM sampling of an action chunk: embeddings (B, D), state (B, S) or (S,) physical units
+        -> actions (B, H, A) physical units. A seeded `generator` makes the result deterministic."""
+        head = self.config.action_head
+        state = torch.as_tensor(state, dtype=observation_embedding.dtype, device=self.device)
+        if state.ndim == 1:
+            state = state[None]
+        if state.shape[-1] != head.state_dim:
+            raise ValueError(f"state must have {head.state_dim} values, got {tuple(state.shape)}")
+        state = self.action_stats.normalize_state(state)  # (B, S)
+        batch = observation_embedding.shape[0]
+
+        def predict_noise(sample: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+            return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding)
+
+        scaled = self.scheduler.ddim_sample(predict_noise, (batch, head.horizon, head.action_dim),
+                                            steps or head.inference_steps, generator, self.device,
+                                            observation_embedding.dtype)
+        return self.action_stats.unnormalize_actions(scaled)  # (B, H, A)
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        from chatvla2.model.checkpoint import save_pretrained
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "ChatVLA2Model":
+        from chatvla2.model.checkpoint import load_pretrained
+
+        return load_pretrained(directory, device)
+
+    @classmethod
+    def upcycle_from_dense(cls, dense_dir: str | Path, config: ChatVLA2Config | None = None,
+                           processor: ChatVLA2Processor | None = None) -> "ChatVLA2Model":
+        from chatvla2.model.checkpoint import upcycle_from_dense
+
+        return upcycle_from_dense(dense_dir, config, processor)

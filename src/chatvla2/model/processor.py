@@ -1,0 +1,144 @@
+"""Turns (camera images, instruction, optional target text) into Qwen2-VL model inputs.
+
+Images go through transformers' Qwen2-VL image processor (`smart_resize` within the config's
+min/max pixels, 14-pixel patches, 2x2 merge, `image_grid_thw`), and each image occupies
+grid_t*grid_h*grid_w/4 `<|image_pad|>` tokens. The prompt follows Qwen2-VL's chat layout:
+
+    <|im_start|>user\\n [<|vision_start|><|image_pad|>*n<|vision_end|>] per camera  instruction
+    <|im_end|>\\n<|im_start|>assistant\\n  target text  <|im_end|>
+
+Cameras are ordered by name when images come as a dict, so the same rig always gives the same
+token order. `encode` makes one example, `collate` a right-padded batch:
+
+    input_ids (B, T) long, attention_mask (B, T) long, mm_token_type_ids (B, T) int (1 = image),
+    pixel_values (sum of patches, 3*2*14*14) float, image_grid_thw (num images, 3) long,
+    labels (B, T) long (-100 except target tokens and the closing <|im_end|>),
+    prompt_mask (B, T) bool (prompt tokens: pooled into the observation embedding),
+    target_mask (B, T) bool (target text tokens: pooled into the reasoning embedding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class EncodedExample:
+    input_ids: list[int]
+    mm_token_type_ids: list[int]
+    labels: list[int]
+    prompt_length: int  # tokens before the target text
+    target_length: int  # target text tokens (without the closing <|im_end|>)
+    pixel_values: np.ndarray | None  # (patches, 1176)
+    image_grid_thw: np.ndarray | None  # (images, 3)
+
+
+def image_processor_for(min_pixels: int, max_pixels: int):
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+class ChatVLA2Processor:
+    def __init__(self, tokenizer, image_processor) -> None:
+        self.tokenizer, self.image_processor = tokenizer, image_processor
+        ids = tokenizer.convert_tokens_to_ids(
+            ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"])
+        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+            raise ValueError("tokenizer lacks the Qwen2-VL special tokens (<|im_start|>, <|image_pad|>, ...)")
+        self.im_start_id, self.im_end_id, self.vision_start_id, self.vision_end_id, self.image_pad_id = ids
+        self.merge_length = image_processor.merge_size ** 2
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.im_end_id
+
+    def text_ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()
+
+    def encode(self, images: Mapping[str, np.ndarray] | Sequence[np.ndarray], instruction: str,
+               target_text: str | None = None) -> EncodedExample:
+        frames = [images[name] for name in sorted(images)] if isinstance(images, Mapping) else list(images)
+        for index, frame in enumerate(frames):
+            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ValueError(f"image {index} must be an (H, W, 3) uint8 RGB array, got "
+                                 f"{getattr(frame, 'shape', type(frame))} {getattr(frame, 'dtype', '')}")
+        pixel_values = grid = None
+        ids = [self.im_start_id] + self.text_ids("user\n")
+        types = [0] * len(ids)
+        if frames:
+            processed = self.image_processor(images=frames, return_tensors="np")
+            pixel_values, grid = processed["pixel_values"], processed["image_grid_thw"]
+            for thw in grid:
+                count = int(np.prod(thw)) // self.merge_length
+                ids += [self.vision_start_id] + [self.image_pad_id] * count + [self.vision_end_id]
+                types += [0] + [1] * count + [0]
+        tail = self.text_ids(instruction) + [self.im_end_id] + self.text_ids("\n")
+        tail += [self.im_start_id] + self.text_ids("assistant\n")
+        ids += tail
+        types += [0] * len(tail)
+        prompt_length = len(ids)
+        labels = [IGNORE_INDEX] * prompt_length
+        target = self.text_ids(target_text) if target_text else []
+        if target_text is not None:
+            ids += target + [self.im_end_id]
+            types += [0] * (len(target) + 1)
+            labels += target + [self.im_end_id]
+        return EncodedExample(ids, types, labels, prompt_length, len(target), pixel_values, grid)
+
+    def collate(self, examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:
+        length = max(len(example.input_ids) for example in examples)
+        batch = len(examples)
+        input_ids = torch.full((batch, length), self.pad_id, dtype=torch.long)
+        labels = torch.full((batch, length), IGNORE_INDEX, dtype=torch.long)
+        types = torch.zeros((batch, length), dtype=torch.int32)
+        attention = torch.zeros((batch, length), dtype=torch.long)
+        prompt_mask = torch.zeros((batch, length), dtype=torch.bool)
+        target_mask = torch.zeros((batch, length), dtype=torch.bool)
+        for row, example in enumerate(examples):
+            n = len(example.input_ids)
+            input_ids[row, :n] = torch.tensor(example.input_ids)
+            labels[row, :n] = torch.tensor(example.labels)
+            types[row, :n] = torch.tensor(example.mm_token_type_ids, dtype=torch.int32)
+            attention[row, :n] = 1
+            prompt_mask[row, :example.prompt_length] = True
+            target_mask[row, example.prompt_length:example.prompt_length + example.target_length] = True
+        out = {"input_ids": input_ids, "attention_mask": attention, "mm_token_type_ids": types,
+               "labels": labels, "prompt_mask": prompt_mask, "target_mask": target_mask}
+        pixels = [e.pixel_values for e in examples if e.pixel_values is not None]
+        if pixels:
+            out["pixel_values"] = torch.from_numpy(np.concatenate(pixels, axis=0)).float()
+            out["image_grid_thw"] = torch.from_numpy(
+                np.concatenate([e.image_grid_thw for e in examples if e.image_grid_thw is not None])).long()
+        return out
+
+    def __call__(self, images, instruction: str, target_text: str | None = None) -> dict[str, torch.Tensor]:
+        """One example as a batch of one."""
+        return self.collate([self.encode(images, instruction, target_text)])
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        self.tokenizer.save_pretrained(directory)
+        self.image_processor.save_pretrained(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "ChatVLA2Processor":
+        from transformers import AutoTokenizer
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        directory = Path(directory)
+        for name in ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json"):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"checkpoint '{directory}' is missing {name}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(directory)
+            image_processor = Qwen2VLImageProcessorPil.from_pretrained(directory)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"checkpoint '{directory}': cannot read the tokenizer or "
+                             f"preprocessor_config.json: {error}") from None
+        return cls(tokenizer, image_processor)
