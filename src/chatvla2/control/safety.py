@@ -1,7 +1,21 @@
 """The safety filter: the last software between a setpoint and the motors.
 
-`filter_setpoint` never returns a non-finite or out-of-limit setpoint: whatever it is given, it
-returns what will really be commanded, and the reasons it changed anything.
+`SafetyFilter.step` never returns a non-finite setpoint, nor one outside the position limits
+(with margin), the velocity limit or the maximum step per period, nor one whose end effector
+leaves the workspace box; it keeps acceleration and jerk within limits whenever the arm moves.
+Whatever it is given (None, NaN, a wrong size, a wild jump), it returns what will really be
+commanded and the reasons it changed anything.
+
+How: per command value (arm joints, then the gripper opening) it intersects the velocity
+intervals allowed by each limit for this period,
+    hard:   |v| <= min(v_max, step_max / dt); position stays in [low, high]; and the arm can
+            still brake to rest before the limit at a_max (v dt + v^2 / (2 a_max) <= room)
+    smooth: |v - v0| <= a_max dt;  |v - v0 - a0 dt| <= j_max dt^2
+and clips the requested velocity into it. The braking term keeps the intersection non-empty:
+braking at a_max from a state that satisfied it satisfies it again. Jerk is the only limit ever
+relaxed (counted as "jerk relaxed"), and only when j_max dt < 2 a_max. A position outside the
+limits (an arm switched on there) may only move back inwards. Two holds are deliberately abrupt:
+a stop and a workspace-box hold repeat the last command exactly (velocity zero at once).
 """
 from __future__ import annotations
 
@@ -9,48 +23,157 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chatvla2.control.kinematics import KinematicChain
 from chatvla2.control.robot import RobotSpec
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    position_margin_rad: float = 0.05   # rad kept inside each joint limit
+    velocity_scale: float = 1.0         # fraction of the manufacturer's joint velocity limits
+    acceleration_scale: float = 1.0     # fraction of the acceleration (and jerk) limits
+    max_step_rad: float = 0.05          # rad per control period, any arm joint
+
+    def __post_init__(self) -> None:
+        for name in ("velocity_scale", "acceleration_scale"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if not self.max_step_rad > 0.0 or not self.position_margin_rad >= 0.0:
+            raise ValueError("max_step_rad must be positive and position_margin_rad >= 0")
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Per command value (A,) = arm joints then gripper opening, margins and scales applied."""
+
+    low: np.ndarray
+    high: np.ndarray
+    velocity_max: np.ndarray      # per second
+    acceleration_max: np.ndarray  # per second^2 (inf for the gripper)
+    jerk_max: np.ndarray          # per second^3 (inf for the gripper)
+    step_max: np.ndarray          # per period
+    period_s: float
+    gripper_force_max_n: float
+    chain: KinematicChain | None = None
+    box_min_m: np.ndarray | None = None  # (3,)
+    box_max_m: np.ndarray | None = None  # (3,)
+
+    @classmethod
+    def for_robot(cls, robot: RobotSpec, config: SafetyConfig, period_s: float) -> "SafetyLimits":
+        if not period_s > 0.0:
+            raise ValueError(f"control period must be positive, got {period_s}")
+        if np.any(robot.position_max_rad - robot.position_min_rad <= 2 * config.position_margin_rad):
+            raise ValueError(f"position_margin_rad {config.position_margin_rad} leaves no range "
+                             f"for some joint of {robot.name}")
+        gripper = robot.gripper
+        return cls(
+            low=np.append(robot.position_min_rad + config.position_margin_rad, gripper.width_min_m),
+            high=np.append(robot.position_max_rad - config.position_margin_rad, gripper.width_max_m),
+            velocity_max=np.append(robot.velocity_max_rad_s * config.velocity_scale, gripper.speed_max_m_s),
+            acceleration_max=np.append(robot.acceleration_max_rad_s2 * config.acceleration_scale, np.inf),
+            jerk_max=np.append(robot.jerk_max_rad_s3 * config.acceleration_scale, np.inf),
+            step_max=np.append(np.full(len(robot.joint_names), config.max_step_rad),
+                               gripper.speed_max_m_s * period_s),
+            period_s=period_s, gripper_force_max_n=gripper.force_max_n, chain=robot.kinematics,
+            box_min_m=robot.workspace_min_m, box_max_m=robot.workspace_max_m)
+
+    @property
+    def arm_joint_count(self) -> int:
+        return self.low.shape[0] - 1
+
+    def box_distance_m(self, positions: np.ndarray) -> np.ndarray:
+        """(N, A) commands -> (N,) end-effector distance outside the workspace box (0 inside)."""
+        if self.chain is None or self.box_min_m is None:
+            return np.zeros(positions.shape[0])
+        tool_m = self.chain.end_effector_positions(positions[:, : self.arm_joint_count])  # (N, 3)
+        outside = np.maximum(self.box_min_m - tool_m, 0.0) + np.maximum(tool_m - self.box_max_m, 0.0)
+        return np.linalg.norm(outside, axis=1)
+
+
+def limit_gripper_force(force_n: float, limits: SafetyLimits) -> float:
+    """The grasp force to send: within [0, force max]; a non-finite request raises ValueError."""
+    if not np.isfinite(force_n):
+        raise ValueError(f"gripper force must be finite, got {force_n}")
+    return float(min(max(force_n, 0.0), limits.gripper_force_max_n))
 
 
 @dataclass
 class FilterResult:
-    command: np.ndarray  # (J + 1,) what is commanded: arm joints then gripper opening
+    command: np.ndarray  # (A,) what is commanded: arm joints then gripper opening
     interventions: list[str] = field(default_factory=list)
 
 
-def command_bounds(robot: RobotSpec, position_margin_rad: float) -> tuple[np.ndarray, np.ndarray]:
-    """(J + 1,) lower and upper bounds of a command, margins applied to the arm joints."""
-    low = np.append(robot.position_min_rad + position_margin_rad, robot.gripper.width_min_m)
-    high = np.append(robot.position_max_rad - position_margin_rad, robot.gripper.width_max_m)
-    return low, high
+class SafetyFilter:
+    """Holds the commanded motion state (position, velocity, acceleration) between periods."""
+
+    def __init__(self, limits: SafetyLimits) -> None:
+        self.limits = limits
+        self.position: np.ndarray | None = None  # (A,) the last command
+        self.velocity = np.zeros_like(limits.low)
+        self.acceleration = np.zeros_like(limits.low)
+
+    def reset(self, position: np.ndarray) -> None:
+        """Start from a measured position at rest."""
+        self.position = np.asarray(position, dtype=float).copy()
+        self.velocity = np.zeros_like(self.limits.low)
+        self.acceleration = np.zeros_like(self.limits.low)
+
+    def freeze(self, reason: str) -> FilterResult:
+        """Repeat the last command exactly: velocity and acceleration zero from now on."""
+        self.velocity = np.zeros_like(self.limits.low)
+        self.acceleration = np.zeros_like(self.limits.low)
+        return FilterResult(self.position.copy(), [reason])
+
+    def step(self, target: np.ndarray | None) -> FilterResult:
+        """One period: move towards `target` (A,) as far as every limit allows; None brakes to rest."""
+        if self.position is None:
+            raise ValueError("safety filter has no state: reset() it with the measured position")
+        reasons = []
+        if target is not None and np.shape(target) != self.position.shape:
+            reasons.append(f"wrong size: {np.size(target)} values for {self.position.size}")
+            target = None
+        elif target is not None and not np.all(np.isfinite(target)):
+            reasons.append("non-finite target")
+            target = None
+        limits, p0, v0, a0 = self.limits, self.position, self.velocity, self.acceleration
+        dt = limits.period_s
+        wanted = np.zeros_like(p0) if target is None else (np.asarray(target, dtype=float) - p0) / dt
+        low, high = np.minimum(limits.low, p0), np.maximum(limits.high, p0)  # outside: inwards only
+        speed = np.minimum(limits.velocity_max, limits.step_max / dt)
+        bounds = {
+            "velocity limit": (-speed, speed),
+            "position limit": (np.maximum((low - p0) / dt, -braking_speed(p0 - low, limits.acceleration_max, dt)),
+                               np.minimum((high - p0) / dt, braking_speed(high - p0, limits.acceleration_max, dt))),
+            "acceleration limit": (v0 - limits.acceleration_max * dt, v0 + limits.acceleration_max * dt),
+            "jerk limit": (v0 + (a0 - limits.jerk_max * dt) * dt, v0 + (a0 + limits.jerk_max * dt) * dt),
+        }
+        lower = np.max([pair[0] for pair in bounds.values()], axis=0)
+        upper = np.min([pair[1] for pair in bounds.values()], axis=0)
+        if np.any(lower > upper):
+            reasons.append("jerk relaxed")
+            lower = np.max([pair[0] for name, pair in bounds.items() if name != "jerk limit"], axis=0)
+            upper = np.min([pair[1] for name, pair in bounds.items() if name != "jerk limit"], axis=0)
+        if np.any(lower > upper):
+            reasons.append("acceleration relaxed")  # unreachable from a state this filter made
+            hard = [bounds["velocity limit"], bounds["position limit"]]
+            lower, upper = np.max([pair[0] for pair in hard], axis=0), np.min([pair[1] for pair in hard], axis=0)
+        velocity = np.clip(wanted, lower, upper)
+        reasons += [name for name, (lo, hi) in bounds.items()
+                    if np.any((wanted < lo - 1e-12) | (wanted > hi + 1e-12))]
+        command = np.clip(p0 + velocity * dt, low, high)  # rounding only: velocity already fits
+        distance = limits.box_distance_m(np.stack([p0, command]))
+        if distance[1] > 0.0 and distance[1] >= distance[0]:
+            return self.freeze("workspace box")
+        velocity = (command - p0) / dt
+        self.acceleration = (velocity - v0) / dt
+        self.velocity, self.position = velocity, command
+        return FilterResult(command.copy(), reasons)
 
 
-def filter_setpoint(
-    robot: RobotSpec,
-    target: np.ndarray | None,
-    previous: np.ndarray,
-    period_s: float,
-    position_margin_rad: float = 0.05,
-) -> FilterResult:
-    """Clamp `target` (J + 1,) to position limits and to the velocity reachable in one period.
-
-    `previous` is the last command sent (or the measured state); a missing or non-finite target
-    holds `previous`.
-    """
-    low, high = command_bounds(robot, position_margin_rad)
-    hold = np.clip(previous, low, high)
-    if target is None:
-        return FilterResult(hold, [])
-    if target.shape != previous.shape:
-        return FilterResult(hold, [f"wrong size: {target.shape[0]} values for {previous.shape[0]}"])
-    if not np.all(np.isfinite(target)):
-        return FilterResult(hold, ["non-finite target"])
-    interventions = []
-    clamped = np.clip(target, low, high)
-    if not np.array_equal(clamped, target):
-        interventions.append("position limit")
-    max_step = np.append(robot.velocity_max_rad_s * period_s, np.inf)
-    stepped = np.clip(clamped, hold - max_step, hold + max_step)
-    if not np.array_equal(stepped, clamped):
-        interventions.append("velocity limit")
-    return FilterResult(stepped, interventions)
+def braking_speed(room: np.ndarray, acceleration_max: np.ndarray, dt: float) -> np.ndarray:
+    """Largest v >= 0 with v dt + v^2 / (2 a) <= room: moving at it, the arm can still stop in time."""
+    room = np.maximum(room, 0.0)
+    finite = np.isfinite(acceleration_max)
+    a = np.where(finite, acceleration_max, 1.0)
+    speed = a * (np.sqrt(dt * dt + 2.0 * room / a) - dt)
+    return np.where(finite, speed, np.inf)
