@@ -1,0 +1,107 @@
+"""Image-text co-training data for stage 1: questions and answers about rendered scenes.
+
+Each file holds one rendered front image and its QA pairs, so the same checks and loader pattern
+as episodes apply:
+    attrs: kind "qa", source_task, seed, split, questions (JSON list), answers (JSON list)
+    /images/front  (1, H, W, 3) uint8 RGB
+Question templates (a small regular vocabulary):
+    math:      "what does the board say?" -> "{a} {op} {b}";  "what is {a} {op} {b}?" -> "{c}";
+               "which card shows {d}?" -> "the {ordinal} from the left";
+               "what number is on the {ordinal} card from the left?" -> "{d}"
+    placement: "where is the {object}?" -> "the {object} is {ordinal} from the left";
+               "is the toy left or right of the {ref}?" -> "left" | "right"
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from chatvla2.data.episode_dataset import episode_paths
+from chatvla2.data.episodes import EpisodeFileError
+from chatvla2.sim import scenes
+
+LOG = logging.getLogger(__name__)
+
+
+def scene_questions(scene) -> list[tuple[str, str]]:
+    if isinstance(scene, scenes.MathScene):
+        e = scene.equation
+        pairs = [("what does the board say?", e.text), (f"what is {e.text}?", str(e.result))]
+        for i, card in enumerate(scene.cards):
+            pairs.append((f"which card shows {card.digit}?", f"the {scenes.ORDINALS[i]} from the left"))
+            pairs.append((f"what number is on the {scenes.ORDINALS[i]} card from the left?", str(card.digit)))
+        return pairs
+    pairs = [(f"where is the {name}?", f"the {name} is {scene.ordinal(name)} from the left")
+             for name in ("toy", "cup", "plate")]
+    for ref in ("cup", "plate"):
+        side = "left" if scene.positions_m["toy"][1] > scene.positions_m[ref][1] else "right"
+        pairs.append((f"is the toy left or right of the {ref}?", side))
+    return pairs
+
+
+def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,
+                  pairs: list[tuple[str, str]]) -> Path:
+    partial = path.with_name(path.name + ".partial")
+    with h5py.File(partial, "w") as f:
+        f.attrs.update({"kind": "qa", "source_task": source_task, "seed": seed, "split": split,
+                        "questions": json.dumps([q for q, _ in pairs]),
+                        "answers": json.dumps([a for _, a in pairs])})
+        f.create_dataset("images/front", data=image[None], compression="gzip", compression_opts=1)
+    os.replace(partial, path)
+    return path
+
+
+def record_qa(env, task: str, seed: int, split: str, out_dir: Path) -> Path:
+    scene = env.reset(task, seed, split)
+    path = out_dir / f"qa_{task}_{split}_{seed:06d}.hdf5"
+    return write_qa_file(path, task, seed, split, env.render("front"), scene_questions(scene))
+
+
+def check_qa_file(path: Path) -> int:
+    """Number of QA pairs in a valid file; EpisodeFileError naming the file otherwise."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("kind") != "qa":
+                raise EpisodeFileError(f"{path}: not an image-text file (attrs kind != 'qa')")
+            questions, answers = json.loads(f.attrs["questions"]), json.loads(f.attrs["answers"])
+            image = f["images/front"]
+            if image.ndim != 4 or image.shape[0] != 1 or image.shape[3] != 3 or image.dtype != np.uint8:
+                raise EpisodeFileError(f"{path}: /images/front must be (1, H, W, 3) uint8, got {image.shape}")
+            image[0]  # reading the pixels exposes truncated storage
+    except EpisodeFileError:
+        raise
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as error:
+        raise EpisodeFileError(f"{path}: unreadable image-text file ({error})") from None
+    if len(questions) != len(answers) or not questions:
+        raise EpisodeFileError(f"{path}: {len(questions)} questions for {len(answers)} answers")
+    return len(questions)
+
+
+class ImageTextDataset:
+    """Samples: images {"front": (H, W, 3) uint8}, question, answer, task "qa"."""
+
+    def __init__(self, sources) -> None:
+        self.index, self.skipped = [], []
+        for path in episode_paths(sources):
+            try:
+                count = check_qa_file(path)
+            except EpisodeFileError as error:
+                LOG.warning("skipping image-text file: %s", error)
+                self.skipped.append((path, str(error)))
+                continue
+            self.index.extend((path, k) for k in range(count))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict:
+        path, k = self.index[item]
+        with h5py.File(path, "r") as f:
+            return {"images": {"front": f["images/front"][0]},
+                    "question": json.loads(f.attrs["questions"])[k],
+                    "answer": json.loads(f.attrs["answers"])[k], "task": "qa"}

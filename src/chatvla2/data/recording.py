@@ -1,0 +1,80 @@
+"""Record expert demonstrations from the simulator into `Episode`s, in parallel worker processes."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from chatvla2.data.episodes import Episode, write_episode
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    task: str
+    seed: int
+    split: str
+    out_dir: Path
+    image_size_px: int = 224
+    question_answers: bool = False  # an image-text QA file instead of an episode
+
+    @property
+    def path(self) -> Path:
+        prefix = "qa_" if self.question_answers else ""
+        return self.out_dir / f"{prefix}{self.task}_{self.split}_{self.seed:06d}.hdf5"
+
+
+def record_expert_episode(env, task: str, seed: int, split: str) -> Episode:
+    """Reset `env`, run the scripted expert, store what each camera saw before every action."""
+    from chatvla2.sim.expert import plan_expert_actions
+
+    scene = env.reset(task, seed, split)
+    plan = plan_expert_actions(env)  # (T, 8)
+    frames = {camera: [] for camera in env.config.cameras}
+    qpos, qvel = [], []
+    for action in plan:
+        for camera in env.config.cameras:
+            frames[camera].append(env.render(camera))
+        qpos.append(env.qpos())
+        qvel.append(env.qvel())
+        env.step(action)
+    success, _ = env.outcome()
+    return Episode(task=task, instruction=scene.instruction, reasoning=scene.reasoning, success=success,
+                   seed=seed, split=split, control_dt_s=env.config.control_dt_s,
+                   joint_names=env.robot.command_names, qpos=np.asarray(qpos), qvel=np.asarray(qvel),
+                   images={c: np.asarray(f) for c, f in frames.items()}, action=plan)
+
+
+_WORKER_ENV = {}
+
+
+def _run_job(job: EpisodeJob) -> tuple[str, bool]:
+    from chatvla2.control.robot import load_robot_spec
+    from chatvla2.sim.env import SimConfig, TaskEnv
+
+    env = _WORKER_ENV.get(job.image_size_px)
+    if env is None:
+        env = TaskEnv(load_robot_spec("franka_fr3"),
+                      SimConfig(image_height_px=job.image_size_px, image_width_px=job.image_size_px))
+        _WORKER_ENV[job.image_size_px] = env
+    if job.question_answers:
+        from chatvla2.data.image_text import record_qa
+
+        return str(record_qa(env, job.task, job.seed, job.split, job.out_dir)), True
+    episode = record_expert_episode(env, job.task, job.seed, job.split)
+    write_episode(job.path, episode)
+    return str(job.path), episode.success
+
+
+def generate_episodes(jobs: list[EpisodeJob], workers: int = 1) -> list[tuple[str, bool]]:
+    """Write every job's episode file; returns (path, expert success) per job, with tqdm progress."""
+    for job in jobs:
+        job.out_dir.mkdir(parents=True, exist_ok=True)
+    if workers <= 1:
+        return [_run_job(job) for job in tqdm(jobs, desc="episodes", unit="ep")]
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return list(tqdm(pool.imap(_run_job, jobs), total=len(jobs), desc="episodes", unit="ep"))

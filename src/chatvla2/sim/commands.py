@@ -1,0 +1,69 @@
+"""`chatvla2 eval`: run a policy (expert, random or a model) in the simulator and report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, choices=("math", "placement"))
+    parser.add_argument("--split", default="heldout", choices=("train", "heldout", "cardswap"))
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--policy", default="expert", help="expert | random | a model directory")
+    parser.add_argument("--seed", type=int, default=100000, help="first episode seed")
+    parser.add_argument("--robot", default="franka_fr3")
+    parser.add_argument("--max-steps", type=int, default=120, help="control steps per episode (0.1 s each)")
+    parser.add_argument("--execute-steps", type=int, default=8, help="chunk rows executed before re-querying")
+    parser.add_argument("--contact-sheet", type=Path, help="save a PNG of the episodes' front camera")
+    parser.add_argument("--save-video", type=Path, help="save an MP4 of the first episode's front camera")
+    parser.add_argument("--image-size", type=int, default=224)
+
+
+def make_policy(spec: str, env, robot):
+    from chatvla2.policy.loading import load_policy
+    from chatvla2.sim.baselines import RandomPolicy
+    from chatvla2.sim.expert import ExpertPolicy
+
+    if spec == "expert":
+        return ExpertPolicy(env)
+    if spec == "random":
+        return RandomPolicy(robot, step_dt_s=env.config.control_dt_s)
+    return load_policy(spec, robot)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from chatvla2.control.robot import load_robot_spec
+    from chatvla2.sim.contact_sheet import contact_sheet, save_png, save_video
+    from chatvla2.sim.env import SimConfig, TaskEnv
+    from chatvla2.sim.evaluation import run_policy_episode, summarize
+
+    robot = load_robot_spec(args.robot)
+    env = TaskEnv(robot, SimConfig(image_height_px=args.image_size, image_width_px=args.image_size))
+    policy = make_policy(args.policy, env, robot)
+    keep_every = 8 if (args.contact_sheet or args.save_video) else 0
+    results = []
+    for i in tqdm(range(args.episodes), desc=f"eval {args.policy}", unit="ep"):
+        result = run_policy_episode(env, policy, args.task, args.seed + i, args.split, args.max_steps,
+                                    args.execute_steps, keep_frames_every=keep_every if i < 6 else 0)
+        results.append(result)
+        verdict = "success" if result.success else f"FAIL ({result.reason})"
+        tqdm.write(f"seed {result.seed}: {verdict} after {result.steps} steps | reasoning: "
+                   f"{result.reasoning!r} | expected: {result.expected_reasoning!r}")
+    summary = summarize(results)
+    print(f"{args.task}/{args.split} policy={args.policy}: success {summary['success_rate']:.1%} "
+          f"over {summary['episodes']} episodes; failures: {summary['failures'] or 'none'}")
+    shown = [r for r in results if r.frames]
+    if args.contact_sheet and shown:
+        captions = [f"seed {r.seed} {'ok' if r.success else r.reason}: {r.reasoning or r.expected_reasoning}"
+                    for r in shown]
+        print(f"contact sheet: {save_png(contact_sheet([r.frames[-6:] for r in shown], captions), args.contact_sheet)}")
+    if args.save_video and shown:
+        print(f"video: {save_video(shown[0].frames, args.save_video, fps=10.0 / 8)}")
+    return 0
+
+
+COMMANDS = {
+    "eval": ("evaluate a policy (expert, random, model dir) in the MuJoCo task scenes", add_arguments, run),
+}

@@ -1,0 +1,62 @@
+"""Closed-loop evaluation of any `Policy` in the simulator.
+
+Chunk scheduling: the policy sees observation t, answers a chunk of H targets; the first
+`execute_steps` rows are executed (targets for t+1 .. t+execute_steps), then the policy is asked
+again with the new observation. The episode ends on success or after `max_steps` control steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chatvla2.policy.interface import Policy
+from chatvla2.sim.env import TaskEnv
+
+
+@dataclass
+class EpisodeResult:
+    task: str
+    seed: int
+    split: str
+    success: bool
+    reason: str
+    steps: int
+    reasoning: str  # the policy's last reasoning text
+    expected_reasoning: str
+    frames: list = field(default_factory=list)  # front images kept for a contact sheet / video
+
+
+def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split: str,
+                       max_steps: int = 120, execute_steps: int = 8, keep_frames_every: int = 0) -> EpisodeResult:
+    scene = env.reset(task, seed, split)
+    policy.reset()
+    reasoning, frames, step = "", [], 0
+    success, reason = env.outcome()
+    while step < max_steps and not success:
+        observation = env.observation()
+        if keep_frames_every and step % keep_frames_every == 0:
+            frames.append(observation.images["front"])
+        output = policy.infer(observation)
+        reasoning = output.reasoning
+        by_name = [output.joint_names.index(name) for name in env.robot.command_names]
+        for action in output.actions[:execute_steps, by_name]:  # (<=N, 8)
+            env.step(np.asarray(action, dtype=float))
+            step += 1
+            success, reason = env.outcome()
+            if success or step >= max_steps:
+                break
+    if keep_frames_every:
+        frames.append(env.render("front"))
+    return EpisodeResult(task=task, seed=seed, split=split, success=success, reason=reason, steps=step,
+                         reasoning=reasoning, expected_reasoning=scene.reasoning, frames=frames)
+
+
+def summarize(results: list[EpisodeResult]) -> dict:
+    """Success rate and counts of each failure reason."""
+    failures: dict[str, int] = {}
+    for result in results:
+        if not result.success:
+            failures[result.reason] = failures.get(result.reason, 0) + 1
+    rate = sum(r.success for r in results) / max(1, len(results))
+    return {"episodes": len(results), "success_rate": rate, "failures": failures}
