@@ -9,8 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from chatvla2.data.bag_writer import TYPESTORE
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_BAG = Path(__file__).parent / "sim_stack_bag"
@@ -70,6 +74,67 @@ def record_stack_bag(tmp: Path, seconds: float, bag: Path | None = None) -> Path
 def stack_bag(tmp_path_factory) -> Path:
     """A bag recorded in this test session from the running simulated stack."""
     return record_stack_bag(tmp_path_factory.mktemp("stack_bag"), seconds=6.0)
+
+
+# Synthetic bags written directly with rosbags (clean or broken on purpose).
+T = TYPESTORE.types
+NAMES = ["fr3_joint1", "fr3_joint2", "fr3_joint3", "fr3_joint4", "fr3_joint5", "fr3_joint6",
+         "fr3_joint7", "fr3_finger_width"]
+
+
+def header(t_s: float):
+    sec = int(t_s)
+    return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=sec, nanosec=int(round((t_s - sec) * 1e9))),
+                                    frame_id="")
+
+
+def image(t_s: float, encoding: str = "rgb8", value: int = 100):
+    data = np.full(4 * 6 * 3, value, dtype=np.uint8)
+    return T["sensor_msgs/msg/Image"](header=header(t_s), height=4, width=6, encoding=encoding,
+                                      is_bigendian=0, step=18, data=data)
+
+
+def joint_state(t_s: float, q: float = 0.0):
+    return T["sensor_msgs/msg/JointState"](header=header(t_s), name=NAMES, position=np.full(8, q),
+                                           velocity=np.zeros(8), effort=np.zeros(0))
+
+
+def trajectory(t_s: float, q: float, points: int = 1):
+    duration = T["builtin_interfaces/msg/Duration"]
+    return T["trajectory_msgs/msg/JointTrajectory"](header=header(t_s), joint_names=NAMES, points=[
+        T["trajectory_msgs/msg/JointTrajectoryPoint"](
+            positions=np.full(8, q), velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
+            time_from_start=duration(sec=0, nanosec=100_000_000 * (k + 1))) for k in range(points)])
+
+
+def write_bag(path: Path, messages: list[tuple[str, str, float, object]],
+              storage: StoragePlugin = StoragePlugin.MCAP) -> Path:
+    """messages: (topic, msgtype, log time s, rosbags message)."""
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        connections = {}
+        for topic, msgtype, t_s, msg in messages:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+            writer.write(connections[topic], int(t_s * 1e9), TYPESTORE.serialize_cdr(msg, msgtype))
+    return path
+
+
+def good_messages(n: int = 5) -> list:
+    messages = [("/chatvla/instruction", "std_msgs/msg/String", 0.5, T["std_msgs/msg/String"](data="add 3 + 4"))]
+    for i in range(n):
+        t_s = 1.0 + 0.2 * i
+        messages += [("/joint_states", "sensor_msgs/msg/JointState", t_s - 0.01, joint_state(t_s - 0.01, 0.01 * i)),
+                     ("/cameras/front/image_raw", "sensor_msgs/msg/Image", t_s, image(t_s)),
+                     ("/chatvla/action_chunk", "trajectory_msgs/msg/JointTrajectory", t_s + 0.01, trajectory(t_s, 0.1, 16)),
+                     ("/fr3_arm_controller/joint_trajectory", "trajectory_msgs/msg/JointTrajectory", t_s + 0.05,
+                      trajectory(t_s + 0.05, 0.02 * i))]
+    return messages
+
+
+@pytest.fixture
+def bags():
+    """The synthetic-bag helpers above (tests cannot import conftest in importlib mode)."""
+    return sys.modules[__name__]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ camera or the joint state is missing are dropped and counted.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import h5py
 import numpy as np
 
 from chatvla2.control.robot import RobotSpec
+from chatvla2.data import episodes
 from chatvla2.data.bag_reader import StackRecording
 from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before, ordered_columns
 
@@ -126,23 +126,15 @@ def episodes_from_recording(recording: StackRecording, robot: RobotSpec, cameras
 
 
 def write_episode(episode: EpisodeArrays, path: Path, robot: RobotSpec, bag: Path, task: str | None,
-                  split: str, success: bool, seed: int) -> None:
+                  split: str, success: bool, seed: int) -> Path:
+    """Write through chatvla2.data.episodes (the one definition of the layout), plus provenance."""
     steps = np.diff(episode.stamps_s)
-    control_dt_s = float(np.median(steps)) if len(steps) else 0.0
-    with h5py.File(path, "w") as f:
-        f.attrs["task"] = task or _guess_task(episode.instruction)
-        f.attrs["instruction"] = episode.instruction
-        f.attrs["reasoning"] = episode.reasoning
-        f.attrs["success"] = success
-        f.attrs["seed"] = seed
-        f.attrs["split"] = split
-        f.attrs["control_dt_s"] = control_dt_s
-        f.attrs["joint_names"] = json.dumps(list(robot.command_names))
+    written = episodes.write_episode(path, episodes.Episode(
+        task=task or _guess_task(episode.instruction), instruction=episode.instruction,
+        reasoning=episode.reasoning, success=success, seed=seed, split=split,
+        control_dt_s=float(np.median(steps)) if len(steps) else 0.0, joint_names=robot.command_names,
+        qpos=episode.qpos, qvel=episode.qvel, images=episode.images, action=episode.action))
+    with h5py.File(written, "a") as f:
         f.attrs["source_bag"] = str(bag)
         f.attrs["action_source"] = episode.action_source
-        f.create_dataset("observations/qpos", data=episode.qpos)
-        f.create_dataset("observations/qvel", data=episode.qvel)
-        for camera, frames in episode.images.items():
-            f.create_dataset(f"observations/images/{camera}", data=frames, chunks=(1, *frames.shape[1:]),
-                             compression="gzip", compression_opts=4)
-        f.create_dataset("action", data=episode.action)
+    return written
