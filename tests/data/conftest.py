@@ -63,6 +63,9 @@ def record_stack_bag(tmp: Path, seconds: float, bag: Path | None = None) -> Path
     stack = start_stack(small_stack_params(tmp), env, tmp / "stack.log")
     recorder = start_recorder(bag, env, tmp / "recorder.log")
     try:
+        deadline = time.monotonic() + 60.0  # wait for the stack to come up on a busy machine
+        while time.monotonic() < deadline and sum(f.stat().st_size for f in bag.glob("*.mcap")) < 30_000:
+            time.sleep(0.2)
         time.sleep(seconds)
     finally:
         stop(recorder)
@@ -73,7 +76,7 @@ def record_stack_bag(tmp: Path, seconds: float, bag: Path | None = None) -> Path
 @pytest.fixture(scope="session")
 def stack_bag(tmp_path_factory) -> Path:
     """A bag recorded in this test session from the running simulated stack."""
-    return record_stack_bag(tmp_path_factory.mktemp("stack_bag"), seconds=6.0)
+    return record_stack_bag(tmp_path_factory.mktemp("stack_bag"), seconds=4.0)
 
 
 # Synthetic bags written directly with rosbags (clean or broken on purpose).
