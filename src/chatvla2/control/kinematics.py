@@ -27,7 +27,7 @@ def rotation(axis, angle_rad: float) -> np.ndarray:
 
 def axis_rotations(axis: np.ndarray, angles_rad: np.ndarray) -> np.ndarray:
     """Rodrigues' formula: (N, 3, 3) rotations about one unit axis (3,) by angles (N,)."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    k = skew(axis)
     sin, cos = np.sin(angles_rad)[:, None, None], np.cos(angles_rad)[:, None, None]
     return np.eye(3) + sin * k + (1.0 - cos) * (k @ k)  # (N, 3, 3)
 
@@ -49,18 +49,31 @@ class KinematicChain:
     def joint_count(self) -> int:
         return self.origins.shape[0]
 
+    def __post_init__(self) -> None:
+        # Rodrigues' terms per joint, computed once: the filter runs FK every control period.
+        skews = np.stack([skew(axis) for axis in self.axes])  # (J, 3, 3)
+        object.__setattr__(self, "_skews", skews)
+        object.__setattr__(self, "_skews_squared", skews @ skews)
+
     def end_effector_positions(self, joint_positions_rad: np.ndarray) -> np.ndarray:
         """(N, J) joint angles -> (N, 3) end-effector positions in metres, base frame."""
         q = np.asarray(joint_positions_rad, dtype=float)
         if q.ndim != 2 or q.shape[1] != self.joint_count:
             raise ValueError(f"forward kinematics needs (N, {self.joint_count}) angles, got {q.shape}")
+        sin, cos = np.sin(q)[:, :, None, None], 1.0 - np.cos(q)[:, :, None, None]  # (N, J, 1, 1)
+        joint_rotations = np.eye(3) + sin * self._skews + cos * self._skews_squared  # (N, J, 3, 3)
         rotations = np.broadcast_to(np.eye(3), (q.shape[0], 3, 3))  # (N, 3, 3)
         positions = np.zeros((q.shape[0], 3))  # (N, 3)
         for j in range(self.joint_count):
             origin = self.origins[j]
             positions = positions + rotations @ origin[:3, 3]
-            rotations = rotations @ origin[:3, :3] @ axis_rotations(self.axes[j], q[:, j])
+            rotations = rotations @ origin[:3, :3] @ joint_rotations[:, j]
         return positions + rotations @ self.tool[:3, 3]  # (N, 3)
+
+
+def skew(axis: np.ndarray) -> np.ndarray:
+    """(3, 3) cross-product matrix of a (3,) vector."""
+    return np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
 
 
 def chain_from_config(raw: dict) -> KinematicChain:

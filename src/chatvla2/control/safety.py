@@ -111,12 +111,14 @@ class SafetyFilter:
         self.position: np.ndarray | None = None  # (A,) the last command
         self.velocity = np.zeros_like(limits.low)
         self.acceleration = np.zeros_like(limits.low)
+        self.box_distance_m = 0.0  # of the last command's end effector outside the box
 
     def reset(self, position: np.ndarray) -> None:
         """Start from a measured position at rest."""
         self.position = np.asarray(position, dtype=float).copy()
         self.velocity = np.zeros_like(self.limits.low)
         self.acceleration = np.zeros_like(self.limits.low)
+        self.box_distance_m = self.limits.box_distance_m(self.position[None])[0]
 
     def freeze(self, reason: str) -> FilterResult:
         """Repeat the last command exactly: velocity and acceleration zero from now on."""
@@ -137,7 +139,8 @@ class SafetyFilter:
             target = None
         limits, p0, v0, a0 = self.limits, self.position, self.velocity, self.acceleration
         dt = limits.period_s
-        wanted = np.zeros_like(p0) if target is None else (np.asarray(target, dtype=float) - p0) / dt
+        with np.errstate(over="ignore"):  # a huge finite target becomes an infinite request: clipped
+            wanted = np.zeros_like(p0) if target is None else (np.asarray(target, dtype=float) - p0) / dt
         low, high = np.minimum(limits.low, p0), np.maximum(limits.high, p0)  # outside: inwards only
         speed = np.minimum(limits.velocity_max, limits.step_max / dt)
         bounds = {
@@ -161,9 +164,10 @@ class SafetyFilter:
         reasons += [name for name, (lo, hi) in bounds.items()
                     if np.any((wanted < lo - 1e-12) | (wanted > hi + 1e-12))]
         command = np.clip(p0 + velocity * dt, low, high)  # rounding only: velocity already fits
-        distance = limits.box_distance_m(np.stack([p0, command]))
-        if distance[1] > 0.0 and distance[1] >= distance[0]:
+        distance_m = limits.box_distance_m(command[None])[0]
+        if distance_m > 0.0 and distance_m >= self.box_distance_m:
             return self.freeze("workspace box")
+        self.box_distance_m = distance_m
         velocity = (command - p0) / dt
         self.acceleration = (velocity - v0) / dt
         self.velocity, self.position = velocity, command
