@@ -1,16 +1,28 @@
 """Simulated arm node: accepts JointTrajectory commands like franka_ros2's joint trajectory
-controller and publishes /joint_states, so the controller cannot tell it from a real driver."""
+controller and publishes /joint_states, so the controller cannot tell it from a real driver.
+
+backend "kinematic": joints track the last trajectory point at their velocity limits (no cameras).
+backend "mujoco": the MuJoCo task scene (parameters task/seed/split) follows the trajectory
+through time, publishes /cameras/<name>/image_raw + camera_info from the simulator and, with
+publish_clock, the simulated time on /clock (stamps then use simulated time).
+"""
 from __future__ import annotations
 
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.ros.conversions import seconds_to_time, time_to_seconds
+from chatvla2.ros.image_conversion import array_to_image_msg
 from chatvla2.ros.node_helpers import declare, run_node
-from chatvla2.ros.qos import COMMAND_QOS
+from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 from chatvla2.sim.kinematic_arm import KinematicArm
+
+NANOSECONDS = 1_000_000_000
 
 
 class SimArmNode(Node):
@@ -20,33 +32,101 @@ class SimArmNode(Node):
         rate_hz = declare(self, "publish_rate_hz", 100.0, "Simulation steps and /joint_states per second")
         command_topic = declare(self, "command_topic", "/fr3_arm_controller/joint_trajectory",
                                 "JointTrajectory topic this arm obeys")
-        self.arm = KinematicArm(robot)
+        self.backend = declare(self, "backend", "kinematic", "kinematic | mujoco")
+        self.publish_clock = declare(self, "publish_clock", False, "Publish simulated time on /clock")
+        speed = declare(self, "real_time_factor", 1.0, "Simulated seconds per wall second (>= 1: real time or faster)")
         self.names = list(robot.command_names)
         self.dt_s = 1.0 / rate_hz
+        if self.backend == "mujoco":
+            self._make_mujoco(robot)
+        elif self.backend == "kinematic":
+            self.arm = KinematicArm(robot)
+        else:
+            raise ValueError(f"sim_arm parameter backend must be 'kinematic' or 'mujoco', got '{self.backend}'")
         self.create_subscription(JointTrajectory, command_topic, self.on_command, COMMAND_QOS)
         self.state_pub = self.create_publisher(JointState, "/joint_states", 10)
-        self.create_timer(self.dt_s, self.on_step)
+        self.clock_pub = self.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)) \
+            if self.publish_clock else None
+        self.create_timer(self.dt_s / speed, self.on_step)
+
+    def _make_mujoco(self, robot) -> None:
+        from chatvla2.sim.env import SimConfig
+        from chatvla2.sim.sim_arm import MujocoArm
+
+        size = declare(self, "image_size_px", 224, "Square camera image size")
+        self.cameras = list(declare(self, "cameras", ["front", "wrist"], "Simulated cameras to publish"))
+        camera_hz = declare(self, "camera_rate_hz", 10.0, "Camera frames per simulated second")
+        self.arm = MujocoArm(robot, declare(self, "task", "math", "math | placement"),
+                             declare(self, "seed", 0, "Scene seed"), declare(self, "split", "train", "Scene split"),
+                             SimConfig(image_height_px=size, image_width_px=size, cameras=tuple(self.cameras)))
+        self.frame_every = max(1, int(round(1.0 / (camera_hz * self.dt_s))))
+        self.step_count = 0
+        self.image_pubs = {c: self.create_publisher(Image, f"/cameras/{c}/image_raw", SENSOR_QOS) for c in self.cameras}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, f"/cameras/{c}/camera_info", SENSOR_QOS)
+                          for c in self.cameras}
+        self.get_logger().info(f"MuJoCo {self.arm.scene.task} scene, seed {self.arm.scene.seed}: "
+                               f"'{self.arm.scene.instruction}'")
+
+    def now_s(self) -> float:
+        if self.backend == "mujoco" and self.publish_clock:
+            return self.arm.time_s
+        return self.get_clock().now().nanoseconds / NANOSECONDS
 
     def on_command(self, msg: JointTrajectory) -> None:
         if not msg.points or sorted(msg.joint_names) != sorted(self.names):
             self.get_logger().error(f"ignored command for joints {list(msg.joint_names)}",
                                     throttle_duration_sec=5.0)
             return
-        last = msg.points[-1].positions
-        by_name = dict(zip(msg.joint_names, last))
         try:
+            if self.backend == "mujoco":
+                stamp_s = time_to_seconds(msg.header.stamp)
+                # A zero stamp means "start now" (JointTrajectoryController semantics).
+                start_s = self.arm.time_s + (stamp_s - self.now_s() if stamp_s > 0 else 0.0)
+                times = [p.time_from_start.sec + p.time_from_start.nanosec / NANOSECONDS for p in msg.points]
+                self.arm.follow(msg.joint_names, start_s, times, [list(p.positions) for p in msg.points])
+                return
+            by_name = dict(zip(msg.joint_names, msg.points[-1].positions))
             self.arm.command(np.array([by_name[name] for name in self.names], dtype=float))
         except ValueError as error:
             self.get_logger().error(f"ignored command: {error}", throttle_duration_sec=5.0)
 
     def on_step(self) -> None:
-        self.arm.step(self.dt_s)
+        if self.backend == "mujoco":
+            self.arm.advance(self.dt_s)
+            positions, velocities = self.arm.joint_state()
+        else:
+            self.arm.step(self.dt_s)
+            positions, velocities = self.arm.positions, self.arm.velocities
+        stamp = seconds_to_time(self.now_s())
+        if self.clock_pub is not None:
+            self.clock_pub.publish(Clock(clock=stamp))
         msg = JointState()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = stamp
         msg.name = self.names
-        msg.position = self.arm.positions.tolist()
-        msg.velocity = self.arm.velocities.tolist()
+        msg.position = positions.tolist()
+        msg.velocity = velocities.tolist()
         self.state_pub.publish(msg)
+        if self.backend == "mujoco":
+            self.step_count += 1
+            if self.step_count % self.frame_every == 0:
+                self.publish_frames(stamp)
+
+    def publish_frames(self, stamp) -> None:
+        for camera in self.cameras:
+            frame = self.arm.render(camera)  # (H, W, 3) uint8 RGB
+            frame_id = f"{camera}_camera_optical_frame"
+            self.image_pubs[camera].publish(array_to_image_msg(frame, "rgb8", stamp, frame_id))
+            info = CameraInfo()
+            info.header.stamp, info.header.frame_id = stamp, frame_id
+            info.height, info.width = frame.shape[:2]
+            info.k = self.arm.camera_matrix(camera).ravel().tolist()
+            info.distortion_model = "plumb_bob"
+            info.d = [0.0] * 5
+            info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+            p = np.zeros((3, 4))
+            p[:, :3] = self.arm.camera_matrix(camera)
+            info.p = p.ravel().tolist()
+            self.info_pubs[camera].publish(info)
 
 
 def main(args: list[str] | None = None) -> None:

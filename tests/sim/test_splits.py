@@ -1,0 +1,51 @@
+"""Held-out splits: training never sees an evaluation equation or the card-swap answer slot."""
+from hypothesis import given, settings, strategies as st
+
+from chatvla2.sim import splits
+from chatvla2.sim.scenes import CARD_SLOT_Y_M, sample_scene
+
+
+def test_equation_splits_are_disjoint_and_cover_everything():
+    train, heldout = set(splits.equations_for("train")), set(splits.equations_for("heldout"))
+    assert train and heldout and not train & heldout
+    assert train | heldout == set(splits.all_equations())
+    assert all(0 <= e.result <= 9 for e in train | heldout)
+    assert any(e.op == "-" and e.a == 9 for e in heldout) and not any(e.op == "-" and e.a == 9 for e in train)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_sampled_scenes_obey_their_split(seed):
+    train, heldout, swap = (sample_scene("math", seed, s) for s in ("train", "heldout", "cardswap"))
+    assert not splits.is_heldout_equation(train.equation) and splits.is_heldout_equation(heldout.equation)
+    assert not splits.is_heldout_equation(swap.equation)
+    assert train.answer_card.slot != splits.CARDSWAP_SLOT and heldout.answer_card.slot != splits.CARDSWAP_SLOT
+    assert swap.answer_card.slot == splits.CARDSWAP_SLOT
+    digits = [c.digit for c in train.cards]
+    assert len(set(digits)) == len(digits) and train.equation.result in digits
+    ys = [c.pos_m[1] for c in train.cards]
+    assert ys == sorted(ys, reverse=True), "cards are listed left (+y) to right"
+    assert abs(ys[0] - CARD_SLOT_Y_M[train.cards[0].slot]) < 0.01
+    low, high = splits.placement_x_range_m("heldout")
+    assert low <= sample_scene("placement", seed, "heldout").positions_m[
+        sample_scene("placement", seed, "heldout").reference][0] <= high
+
+
+def test_reasoning_templates():
+    scene = sample_scene("math", 7, "train")
+    e = scene.equation
+    assert scene.reasoning.startswith(f"the board says {e.text}; {e.text} = {e.result}; the card {e.result} is ")
+    placement = sample_scene("placement", 7, "train")
+    assert placement.instruction == f"put the toy to the {placement.relation} of the {placement.reference}"
+    assert placement.reasoning.endswith(f"put the toy {placement.relation} of the {placement.reference}")
+
+
+def test_unknown_split_and_task_are_named():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown split 'test'"):
+        sample_scene("math", 0, "test")
+    with pytest.raises(ValueError, match="unknown task 'stack'"):
+        sample_scene("stack", 0)
+    with pytest.raises(ValueError, match="card-swap split exists only for the math task"):
+        sample_scene("placement", 0, "cardswap")
