@@ -1,0 +1,37 @@
+"""Image-text QA files for stage-1 co-training, in the same checked loader framework."""
+import numpy as np
+import pytest
+
+from chatvla2.control.robot import load_robot_spec
+from chatvla2.data.episodes import EpisodeFileError
+from chatvla2.data.image_text import ImageTextDataset, check_qa_file, record_qa, scene_questions
+from chatvla2.sim.env import SimConfig, TaskEnv
+from chatvla2.sim.scenes import sample_scene
+
+
+def test_questions_answer_from_the_scene():
+    scene = sample_scene("math", 9, "train")
+    pairs = dict(scene_questions(scene))
+    e = scene.equation
+    assert pairs["what does the board say?"] == e.text and pairs[f"what is {e.text}?"] == str(e.result)
+    ordinal = scene.reasoning.split(" is ")[-1].removesuffix(" from the left")
+    assert pairs[f"which card shows {e.result}?"] == f"the {ordinal} from the left"
+    placement = sample_scene("placement", 9, "train")
+    side = dict(scene_questions(placement))["is the toy left or right of the cup?"]
+    toy_y, cup_y = placement.positions_m["toy"][1], placement.positions_m["cup"][1]
+    assert side == ("left" if toy_y > cup_y else "right")
+
+
+def test_dataset_serves_rendered_qa_and_skips_bad_files(tmp_path):
+    env = TaskEnv(load_robot_spec("franka_fr3"), SimConfig(image_height_px=64, image_width_px=64))
+    paths = [record_qa(env, task, 1, "train", tmp_path) for task in ("math", "placement")]
+    env.close_renderer()
+    (tmp_path / "cut.hdf5").write_bytes(paths[0].read_bytes()[:2000])
+    dataset = ImageTextDataset(tmp_path)
+    assert [p.name for p, _ in dataset.skipped] == ["cut.hdf5"]
+    assert len(dataset) == sum(check_qa_file(p) for p in paths)
+    sample = dataset[0]
+    assert sample["images"]["front"].shape == (64, 64, 3) and sample["images"]["front"].std() > 10
+    assert sample["question"] and sample["answer"]
+    with pytest.raises(EpisodeFileError, match="cut.hdf5"):
+        check_qa_file(tmp_path / "cut.hdf5")
