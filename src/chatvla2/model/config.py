@@ -160,7 +160,7 @@ QWEN2VL_2B_BACKBONE: dict[str, Any] = {
 
 # Expert FFN width of the paper preset: 8 experts of this width make the MoE model's total size
 # 1.40x the dense 3B model (arithmetic in docs/model.md; `chatvla2 model-info` checks it).
-PAPER_EXPERT_INTERMEDIATE_SIZE = 2560
+PAPER_EXPERT_INTERMEDIATE_SIZE = 2352
 
 
 def preset(name: str) -> ChatVLA2Config:

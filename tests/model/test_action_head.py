@@ -1,0 +1,119 @@
+import copy
+
+import torch
+
+from chatvla2.model.action_head import ReasoningFollowingHead
+from chatvla2.model.config import ActionHeadConfig
+from chatvla2.model.diffusion import NoiseScheduler
+
+EMBED = 24
+
+
+def head(following=True, depth=4):
+    torch.manual_seed(0)
+    return ReasoningFollowingHead(ActionHeadConfig(width=32, depth=depth, num_heads=4, horizon=16, action_dim=8,
+                                                   state_dim=8, reasoning_following=following), EMBED)
+
+
+def randomise_modulation(model):
+    """AdaLN-zero starts every block as the identity; give the modulation weights values so the
+    conditions actually flow (as they do after training)."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in list(model.blocks) + [model.final]:
+            for parameter in module.adaLN_modulation.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+        model.final.linear.weight.copy_(torch.randn(model.final.linear.weight.shape, generator=generator) * 0.2)
+
+
+def inputs(batch=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 16, 8, generator=g), torch.randint(0, 100, (batch,), generator=g),
+            torch.randn(batch, 8, generator=g), torch.randn(batch, EMBED, generator=g),
+            torch.randn(batch, EMBED, generator=g))
+
+
+def block_outputs(model, args):
+    """Hidden states after every block."""
+    outputs = []
+    hooks = [block.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach())) for block in model.blocks]
+    final = model(*args)
+    for hook in hooks:
+        hook.remove()
+    return outputs, final
+
+
+def test_second_half_follows_the_reasoning_embedding():
+    model = head(following=True).eval()
+    randomise_modulation(model)
+    assert model.condition_names() == ["observation", "observation", "reasoning", "reasoning"]
+    args = inputs()
+    other_reasoning = args[:4] + (args[4] + 1.0,)
+    first, final_a = block_outputs(model, args)
+    second, final_b = block_outputs(model, other_reasoning)
+    torch.testing.assert_close(first[0], second[0])  # first half: reasoning has no influence
+    torch.testing.assert_close(first[1], second[1])
+    assert not torch.allclose(first[2], second[2])  # second half: it does
+    assert not torch.allclose(final_a, final_b)
+
+
+def test_flag_off_conditions_every_block_on_the_observation():
+    model = head(following=False).eval()
+    randomise_modulation(model)
+    assert model.condition_names() == ["observation"] * 4
+    args = inputs()
+    _, final_a = block_outputs(model, args)
+    _, final_b = block_outputs(model, args[:4] + (args[4] + 1.0,))
+    torch.testing.assert_close(final_a, final_b)  # reasoning ignored entirely
+    _, final_c = block_outputs(model, args[:3] + (args[3] + 1.0, args[4]))
+    assert not torch.allclose(final_a, final_c)  # ...while the observation still matters
+
+
+def test_same_weights_different_flag_route_second_half_differently():
+    following = head(following=True).eval()
+    randomise_modulation(following)
+    blind = copy.deepcopy(following)
+    blind.config = ActionHeadConfig(**{**following.config.__dict__, "reasoning_following": False})
+    args = inputs()
+    out_following, _ = block_outputs(following, args)
+    out_blind, _ = block_outputs(blind, args)
+    torch.testing.assert_close(out_following[1], out_blind[1])
+    assert not torch.allclose(out_following[2], out_blind[2])
+
+
+def test_head_overfits_a_small_batch():
+    torch.manual_seed(0)
+    model = head(following=True, depth=2).train()
+    scheduler = NoiseScheduler(100)
+    g = torch.Generator().manual_seed(0)
+    actions = torch.rand(4, 16, 8, generator=g) * 2 - 1
+    state, obs, reasoning = torch.randn(4, 8, generator=g), torch.randn(4, EMBED, generator=g), torch.randn(4, EMBED, generator=g)
+    # a fixed set of (noise, timestep) pairs: the batch the head must memorise
+    noise = torch.randn(4, 16, 8, generator=g)
+    timesteps = torch.randint(0, 100, (4,), generator=g)
+    noisy = scheduler.add_noise(actions, noise, timesteps)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(300):
+        loss = torch.nn.functional.mse_loss(model(noisy, timesteps, state, obs, reasoning), noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_ddim_sampling_is_deterministic_with_a_seed():
+    model = head().eval()
+    randomise_modulation(model)
+    scheduler = NoiseScheduler(100)
+    _, _, state, obs, reasoning = inputs(batch=2)
+
+    def predict(sample, t):
+        return model(sample, t, state, obs, reasoning)
+
+    run = lambda seed: scheduler.ddim_sample(predict, (2, 16, 8), 10, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(run(3), run(3), rtol=0, atol=0)
+    assert not torch.allclose(run(3), run(4))
+    assert run(3).abs().max() <= 1.0 + 1e-6  # clipped to the normalised action range
+    assert scheduler.inference_timesteps(10) == [90, 80, 70, 60, 50, 40, 30, 20, 10, 0]
