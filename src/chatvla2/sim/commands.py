@@ -32,6 +32,7 @@ def make_policy(spec: str, env, robot):
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from chatvla2.control.robot import load_robot_spec
@@ -58,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.contact_sheet and shown:
         captions = [f"seed {r.seed} {'ok' if r.success else r.reason}: {r.reasoning or r.expected_reasoning}"
                     for r in shown]
-        print(f"contact sheet: {save_png(contact_sheet([r.frames[-6:] for r in shown], captions), args.contact_sheet)}")
+        rows = [[r.frames[i] for i in np.linspace(0, len(r.frames) - 1, min(6, len(r.frames))).astype(int)]
+                for r in shown]
+        print(f"contact sheet: {save_png(contact_sheet(rows, captions), args.contact_sheet)}")
     if args.save_video and shown:
         print(f"video: {save_video(shown[0].frames, args.save_video, fps=10.0 / 8)}")
     return 0

@@ -177,6 +177,9 @@ class TaskEnv:
         toy = self.body_pos("toy")
         if toy[2] > 0.06:
             return False, "toy not put down"
+        gripping = self.qpos()[7] < 2 * scenes.TOY_HALF_M + 0.01
+        if gripping and np.linalg.norm(self.data.site("tcp").xpos - toy) < 0.03:
+            return False, "toy still in the gripper"
         if np.linalg.norm(toy[:2] - self.initial_body_pos["toy"][:2]) < 0.02:
             return False, "toy not moved"
         if scenes.placement_region_holds(self.scene, toy[:2]):
