@@ -49,7 +49,9 @@ def metrics(result: ReplayResult) -> dict[str, float]:
     err = errors(result)  # (N, H, A)
     latency = np.array([s.latency_ms for s in result.steps]) if result.steps else np.array([np.nan])
     arm = err[:, :, :-1]
-    interventions = sum(n for reason, n in result.interventions.items() if reason not in HOLD_REASONS)
+    rejections = sum(n for reason, n in result.interventions.items() if reason.startswith("rejected chunk"))
+    interventions = sum(n for reason, n in result.interventions.items()
+                        if reason not in HOLD_REASONS and not reason.startswith("rejected chunk"))
     holds = sum(n for reason, n in result.interventions.items() if reason in HOLD_REASONS)
     matching = [s.reasoning == s.recorded_reasoning for s in result.steps if s.recorded_reasoning is not None]
     return {
@@ -64,6 +66,7 @@ def metrics(result: ReplayResult) -> dict[str, float]:
         "latency_max_ms": float(np.nanmax(latency)),
         "intervention_rate": interventions / max(result.control_ticks, 1),
         "hold_rate": holds / max(result.control_ticks, 1),
+        "chunk_rejection_rate": rejections / max(len(result.steps), 1),
         "reasoning_match_rate": float(np.mean(matching)) if matching else float("nan"),
     }
 
