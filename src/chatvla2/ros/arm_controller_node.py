@@ -1,96 +1,154 @@
-"""Arm controller node: action chunks in, safety-filtered joint commands out at the control rate.
+"""Arm controller node: action chunks in, safety-filtered setpoints out at the control rate,
+through the driver the `driver` parameter selects (sim | franka_ros2 | arx_r5).
 
-Commands go to a JointTrajectoryController-style topic (one point, reached in one period), which
-the simulated arm and franka_ros2's joint trajectory controller both accept. Starts in dry-run
-when `dry_run` is true: it computes and publishes on `~/would_command`, and sends nothing.
+Dry-run interlock: with `dry_run` true (the default; real robots) it computes and publishes on
+~/would_command what it would send and sends nothing until the operator calls /chatvla/enable.
+/chatvla/stop freezes the command on the next period and latches; /chatvla/resume releases it
+only from a safe state. Interventions are counted by reason on /diagnostics. The driver connects
+on the first period (like a lifecycle node's configure), so building the node touches no hardware.
 """
 from __future__ import annotations
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.controller import ArmController, ControllerConfig
+from chatvla2.control.gate import GateConfig
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.ros.conversions import seconds_to_duration, trajectory_to_chunk
+from chatvla2.control.safety import SafetyConfig, limit_gripper_force
+from chatvla2.ros.conversions import trajectory_to_chunk
+from chatvla2.ros.drivers import DRIVER_PARAMETERS, make_driver
+from chatvla2.ros.drivers.sim import trajectory_point
 from chatvla2.ros.node_helpers import declare, run_node
-from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
+from chatvla2.ros.qos import COMMAND_QOS
+
+# Hold reasons worth one log line when they start (the filter's clamping is counted, not logged).
+HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop latched", "workspace box")
 
 
 class ArmControllerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("arm_controller", **kwargs)
-        robot = load_robot_spec(declare(self, "robot", "franka_fr3", "Robot description name or YAML path"))
-        rate_hz = declare(self, "control_rate_hz", 100.0, "Setpoints per second")
-        config = ControllerConfig(
+        d = lambda name, default, text: declare(self, name, default, text)  # noqa: E731
+        robot = load_robot_spec(d("robot", "franka_fr3", "Robot description name or YAML path"))
+        self.driver_name = d("driver", "sim", "Arm driver: sim | franka_ros2 | arx_r5")
+        rate_hz = d("control_rate_hz", 100.0, "Setpoints per second (Hz)")
+        self.config = ControllerConfig(
             control_period_s=1.0 / rate_hz,
-            chunk_timeout_s=declare(self, "chunk_timeout_s", 0.5, "Hold when no chunk arrived for this long"),
-            joint_state_timeout_s=declare(self, "joint_state_timeout_s", 0.2, "Hold when the joint state is older"),
-            position_margin_rad=declare(self, "position_margin_rad", 0.05, "Keep this far inside joint limits"))
-        command_topic = declare(self, "command_topic", "/fr3_arm_controller/joint_trajectory",
-                                "JointTrajectory topic of the arm driver")
-        self.dry_run = declare(self, "dry_run", False, "Compute and publish on ~/would_command, send nothing")
-        self.core = ArmController(robot, config)
-        self.period_s = config.control_period_s
-        self.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.on_chunk, COMMAND_QOS)
-        self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS)
-        topic = "~/would_command" if self.dry_run else command_topic
-        self.command_pub = self.create_publisher(JointTrajectory, topic, COMMAND_QOS)
+            chunk_timeout_s=d("chunk_timeout_s", 0.5, "Hold when no chunk arrived for this long (s)"),
+            joint_state_timeout_s=d("joint_state_timeout_s", 0.2, "Hold when the joint state is older (s)"),
+            execution_mode=d("execution_mode", "latest", "Chunk execution: latest | ensemble | handover"),
+            ensemble_decay=d("ensemble_decay", 0.01, "ACT ensembling weight exp(-k i), i = 0 oldest"),
+            handover_s=d("handover_s", 0.2, "Cross-fade between chunks in handover mode (s)"),
+            actuation_latency_s=d("actuation_latency_s", 0.0, "Command the target due this much later (s)"),
+            resume_tolerance_rad=d("resume_tolerance_rad", 0.05, "Resume/enable only this close to the held command"),
+            dry_run=d("dry_run", True, "Start with actuation disabled until /chatvla/enable"),
+            gate=GateConfig(
+                max_observation_age_s=d("max_observation_age_s", 1.0, "Reject chunks answering older observations (s)"),
+                future_tolerance_s=d("future_tolerance_s", 0.05, "Reject chunks stamped further in the future (s)"),
+                max_first_jump_rad=d("max_first_jump_rad", 0.3, "Reject chunks starting further from the arm (rad)")),
+            safety=SafetyConfig(
+                position_margin_rad=d("position_margin_rad", 0.05, "Keep this far inside joint limits (rad)"),
+                velocity_scale=d("velocity_scale", 1.0, "Fraction of the joint velocity limits"),
+                acceleration_scale=d("acceleration_scale", 1.0, "Fraction of the acceleration and jerk limits"),
+                max_step_rad=d("max_step_rad", 0.05, "Largest joint step per control period (rad)")))
+        self.driver_params = {name: d(name, default, text) for name, (default, text) in DRIVER_PARAMETERS.items()}
+        chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
+        diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages")
+        self.robot = robot
+        self.core = ArmController(robot, self.config)
+        self.driver_params["grasp_force_n"] = limit_gripper_force(self.driver_params["grasp_force_n"], self.core.limits)
+        self.driver = None
+        self.holding: set[str] = set()
+        self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk, COMMAND_QOS)
+        self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_service(Trigger, "/chatvla/stop", self.on_stop)
         self.create_service(Trigger, "/chatvla/resume", self.on_resume)
-        self.create_timer(self.period_s, self.on_tick)
-        self.create_timer(1.0, self.publish_diagnostics)
-        mode = "DRY-RUN (sending nothing)" if self.dry_run else f"commanding {command_topic}"
-        self.get_logger().info(f"{robot.name} controller at {rate_hz} Hz, {mode}")
+        self.create_service(Trigger, "/chatvla/enable", self.on_enable)
+        self.create_timer(self.config.control_period_s, self.on_tick)
+        self.create_timer(diagnostics_period_s, self.publish_diagnostics)
+        mode = "DRY-RUN: sending nothing until /chatvla/enable" if self.config.dry_run else "actuating"
+        self.get_logger().info(f"{robot.name} via {self.driver_name} at {rate_hz} Hz, "
+                               f"{self.config.execution_mode} chunks, {mode}")
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
-
-    def on_joint_state(self, msg: JointState) -> None:
-        self.core.on_joint_state(list(msg.name), np.asarray(msg.position, dtype=float), self.now_s())
 
     def on_chunk(self, msg: JointTrajectory) -> None:
         try:
             reason = self.core.on_chunk(trajectory_to_chunk(msg), self.now_s())
         except ValueError as error:
-            self.core.interventions["rejected chunk"] += 1
-            reason = str(error)
+            self.core.interventions["rejected chunk: malformed"] += 1
+            reason = f"malformed: {error}"
         if reason:
-            self.get_logger().warn(f"rejected action chunk: {reason}", throttle_duration_sec=2.0)
+            self.get_logger().warn(f"rejected action chunk: {reason}", throttle_duration_sec=1.0)
 
     def on_tick(self) -> None:
+        if self.driver is None:
+            self.driver = make_driver(self.driver_name, self, self.robot, self.driver_params)
+        reading = self.driver.read_joint_state()
+        if reading is not None and reading.received_s > self.core.measured_at_s:
+            problem = self.core.on_joint_state(list(reading.names), reading.positions, reading.received_s)
+            if problem:
+                self.get_logger().error(f"joint state refused: {problem}", throttle_duration_sec=2.0)
         step = self.core.tick(self.now_s())
+        self.log_hold_changes(step.reasons)
         if step.command is None:
             return
-        msg = JointTrajectory()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.joint_names = list(self.core.names)
-        msg.points = [JointTrajectoryPoint(positions=step.command.tolist(),
-                                           time_from_start=seconds_to_duration(self.period_s))]
-        self.command_pub.publish(msg)
+        if self.core.actuation_enabled:
+            self.driver.send_setpoint(step.command, self.config.control_period_s)
+        else:
+            self.would_command_pub.publish(trajectory_point(
+                list(self.core.names), step.command, self.config.control_period_s, self))
+
+    def log_hold_changes(self, reasons: list[str]) -> None:
+        holding = {reason for reason in reasons if reason in HOLD_REASONS}
+        for reason in sorted(holding - self.holding):
+            self.get_logger().warn(f"HOLD: {reason}; arm holding position")
+        if self.holding and not holding:
+            self.get_logger().info("following action chunks again")
+        self.holding = holding
 
     def on_stop(self, _request, response):
         self.core.stop()
-        self.get_logger().warn("STOP: arm holding until /chatvla/resume")
+        if self.driver is not None:
+            self.driver.stop()
+        self.get_logger().warn("STOP: command frozen until /chatvla/resume")
         response.success, response.message = True, "stopped; holding position until resume"
         return response
 
     def on_resume(self, _request, response):
-        self.core.resume()
-        self.get_logger().info("resumed")
-        response.success, response.message = True, "resumed"
+        problem = self.core.resume(self.now_s())
+        self.get_logger().info("resumed" if problem is None else f"resume refused: {problem}")
+        response.success, response.message = problem is None, problem or "resumed"
+        return response
+
+    def on_enable(self, _request, response):
+        problem = self.core.enable(self.now_s())
+        if problem is None and self.driver is not None and hasattr(self.driver, "home_gripper") \
+                and self.driver_params["home_gripper_on_enable"]:
+            self.driver.home_gripper()
+        self.get_logger().warn("ACTUATION ENABLED: commands go to the arm" if problem is None
+                               else f"enable refused: {problem}")
+        response.success, response.message = problem is None, problem or "actuation enabled"
         return response
 
     def publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name="chatvla2: arm_controller", hardware_id=self.core.robot.name)
-        status.level = DiagnosticStatus.WARN if self.core.stopped else DiagnosticStatus.OK
-        status.message = "stopped" if self.core.stopped else ("dry-run" if self.dry_run else "running")
+        status = DiagnosticStatus(name="chatvla2: arm_controller", hardware_id=self.robot.name)
+        if self.core.stopped or self.holding:
+            status.level = DiagnosticStatus.WARN
+        else:
+            status.level = DiagnosticStatus.OK
+        state = "stopped" if self.core.stopped else ("holding: " + ", ".join(sorted(self.holding))
+                                                     if self.holding else "following chunks")
+        status.message = f"{state}; {'actuating' if self.core.actuation_enabled else 'dry-run'}"
         status.values = [KeyValue(key=f"interventions: {reason}", value=str(count))
                          for reason, count in sorted(self.core.interventions.items())]
+        status.values.append(KeyValue(key="driver", value=self.driver_name))
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)

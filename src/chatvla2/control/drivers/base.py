@@ -1,0 +1,23 @@
+"""The one small interface every arm driver speaks: read the joint state, send a setpoint, drive
+the gripper, stop. Commands are (J + 1,) arm joint positions (rad) then gripper opening (m),
+ordered as RobotSpec.command_names; drivers convert units and names for their hardware."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class JointReading:
+    names: tuple[str, ...]
+    positions: np.ndarray  # (len(names),) rad, gripper opening in m
+    received_s: float      # controller clock time the reading arrived
+
+
+class ArmDriver(Protocol):
+    def read_joint_state(self) -> JointReading | None: ...
+    def send_setpoint(self, command: np.ndarray, period_s: float) -> None: ...
+    def command_gripper(self, width_m: float, force_n: float) -> None: ...
+    def stop(self) -> None: ...
