@@ -1,6 +1,8 @@
 """Build the policy a configuration names: `placeholder` or a path to a model checkpoint."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Policy
 from chatvla2.policy.placeholder import PlaceholderPolicy
@@ -9,4 +11,8 @@ from chatvla2.policy.placeholder import PlaceholderPolicy
 def load_policy(spec: str, robot: RobotSpec) -> Policy:
     if spec == "placeholder":
         return PlaceholderPolicy(robot)
-    raise ValueError(f"unknown policy '{spec}': use 'placeholder'")
+    if Path(spec).is_dir():
+        from chatvla2.policy.model_policy import ModelPolicy
+
+        return ModelPolicy.from_checkpoint(spec, robot)
+    raise ValueError(f"unknown policy '{spec}': use 'placeholder' or a model checkpoint directory")
