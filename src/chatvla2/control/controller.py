@@ -62,6 +62,7 @@ class ArmController:
         self.stopped = False
         self.actuation_enabled = not config.dry_run
         self.interventions: Counter[str] = Counter()
+        self.last_rejection: ChunkRejected | None = None
 
     @property
     def last_command(self) -> np.ndarray | None:
@@ -91,6 +92,7 @@ class ArmController:
             accepted = check_chunk(chunk, self.robot, self.config.gate, self.measured, now_s)
         except ChunkRejected as rejection:
             self.interventions[f"rejected chunk: {rejection.category}"] += 1
+            self.last_rejection = rejection
             return str(rejection)
         self.executor.submit(accepted, now_s)
         self.last_chunk_at_s = now_s

@@ -63,6 +63,7 @@ class ArmControllerNode(Node):
         self.driver_params["grasp_force_n"] = limit_gripper_force(self.driver_params["grasp_force_n"], self.core.limits)
         self.driver = None
         self.holding: set[str] = set()
+        self.rejection_logged_s: dict[str, float] = {}
         self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk, COMMAND_QOS)
         self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
@@ -79,13 +80,17 @@ class ArmControllerNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_chunk(self, msg: JointTrajectory) -> None:
+        category = "malformed"
         try:
             reason = self.core.on_chunk(trajectory_to_chunk(msg), self.now_s())
+            category = self.core.last_rejection.category if reason else category
         except ValueError as error:
             self.core.interventions["rejected chunk: malformed"] += 1
             reason = f"malformed: {error}"
-        if reason:
-            self.get_logger().warn(f"rejected action chunk: {reason}", throttle_duration_sec=1.0)
+        # One line per kind of rejection per second: a burst cannot flood the log or hide a new kind.
+        if reason and self.now_s() - self.rejection_logged_s.get(category, -np.inf) > 1.0:
+            self.rejection_logged_s[category] = self.now_s()
+            self.get_logger().warning(f"rejected action chunk: {reason}")
 
     def on_tick(self) -> None:
         if self.driver is None:
@@ -108,7 +113,7 @@ class ArmControllerNode(Node):
     def log_hold_changes(self, reasons: list[str]) -> None:
         holding = {reason for reason in reasons if reason in HOLD_REASONS}
         for reason in sorted(holding - self.holding):
-            self.get_logger().warn(f"HOLD: {reason}; arm holding position")
+            self.get_logger().warning(f"HOLD: {reason}; arm holding position")
         if self.holding and not holding:
             self.get_logger().info("following action chunks again")
         self.holding = holding
@@ -117,7 +122,7 @@ class ArmControllerNode(Node):
         self.core.stop()
         if self.driver is not None:
             self.driver.stop()
-        self.get_logger().warn("STOP: command frozen until /chatvla/resume")
+        self.get_logger().warning("STOP: command frozen until /chatvla/resume")
         response.success, response.message = True, "stopped; holding position until resume"
         return response
 
@@ -132,7 +137,7 @@ class ArmControllerNode(Node):
         if problem is None and self.driver is not None and hasattr(self.driver, "home_gripper") \
                 and self.driver_params["home_gripper_on_enable"]:
             self.driver.home_gripper()
-        self.get_logger().warn("ACTUATION ENABLED: commands go to the arm" if problem is None
+        self.get_logger().warning("ACTUATION ENABLED: commands go to the arm" if problem is None
                                else f"enable refused: {problem}")
         response.success, response.message = problem is None, problem or "actuation enabled"
         return response

@@ -1,0 +1,161 @@
+"""Faults against real processes over DDS: sim_arm_node (kinematic) as the arm, the controller
+node, a chunk source process. Each fault must give a log line, a diagnostic and a held arm."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from chatvla2.control.chunk import ActionChunk
+from chatvla2.ros.conversions import chunk_to_trajectory
+from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
+
+from ros_testing import REPO, spin_until
+
+pytestmark = pytest.mark.integration
+PARAMS = str(REPO / "config" / "sim.yaml")
+
+
+class Probe:
+    def __init__(self, context) -> None:
+        self.context = context
+        self.node = rclpy.create_node("fault_probe", context=context)
+        self.states: list[tuple[float, np.ndarray]] = []
+        self.commands: list[tuple[float, np.ndarray]] = []
+        self.diagnostics: list[dict] = []
+        self.node.create_subscription(JointState, "/joint_states", self.on_state, SENSOR_QOS)
+        self.node.create_subscription(JointTrajectory, "/fr3_arm_controller/joint_trajectory",
+                                      self.on_command, COMMAND_QOS)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, COMMAND_QOS)
+        self.chunks = self.node.create_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
+
+    def on_state(self, msg):
+        self.states.append((time.monotonic(), np.asarray(msg.position)))
+
+    def on_command(self, msg):
+        self.commands.append((time.monotonic(), np.asarray(msg.points[0].positions)))
+
+    def on_diagnostics(self, msg):
+        for status in msg.status:
+            if status.name == "chatvla2: arm_controller":
+                self.diagnostics.append({"message": status.message,
+                                         **{kv.key: kv.value for kv in status.values}})
+
+    def spin(self, seconds: float) -> None:
+        spin_until(self.context, self.node, lambda: False, seconds)
+
+    def now_s(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def call(self, service: str) -> Trigger.Response:
+        client = self.node.create_client(Trigger, service)
+        assert spin_until(self.context, self.node, client.service_is_ready, 10.0), service
+        future = client.call_async(Trigger.Request())
+        assert spin_until(self.context, self.node, future.done, 10.0), service
+        return future.result()
+
+    def moved_since(self, t: float) -> float:
+        positions = [p for stamp, p in self.states if stamp >= t]
+        return float(np.max(np.ptp(np.stack(positions), axis=0))) if len(positions) > 1 else np.inf
+
+
+def wait_for_log(node_processes, name: str, text: str, probe: Probe, timeout_s: float = 5.0) -> bool:
+    return spin_until(probe.context, probe.node, lambda: text in node_processes.log(name), timeout_s)
+
+
+@pytest.fixture
+def stack(rclpy_context, node_processes, ros_domain):
+    node_processes.start("sim_arm_node", "--params-file", PARAMS)
+    node_processes.start("arm_controller_node", "--params-file", PARAMS)
+    probe = Probe(rclpy_context)
+    assert spin_until(rclpy_context, probe.node, lambda: len(probe.commands) > 20, 30.0), \
+        node_processes.log("arm_controller_node")
+    yield probe
+    probe.node.destroy_node()
+
+
+def test_killed_inference_holds_within_one_timeout_and_stop_freezes_next_period(stack, node_processes, tmp_path):
+    probe = stack
+    log = open(tmp_path / "chunk_source.log", "w")
+    source = subprocess.Popen([sys.executable, str(REPO / "tests" / "ros" / "chunk_source.py")],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_for_log(node_processes, "arm_controller_node", "following action chunks", probe, 30.0) or \
+            spin_until(probe.context, probe.node, lambda: probe.moved_since(time.monotonic() - 1.0) > 0.01, 20.0)
+        source.send_signal(signal.SIGKILL)  # mid-chunk: its last chunk still has 1.5 s to run
+        killed_at = time.monotonic()
+    finally:
+        source.wait()
+    assert wait_for_log(node_processes, "arm_controller_node", "HOLD: chunk timeout", probe, 3.0)
+    probe.spin(0.5 + 0.3)  # one chunk timeout, then braking (a few periods)
+    held_after = time.monotonic()
+    probe.spin(1.0)
+    print(f"\nheld {held_after - killed_at:.2f} s after the kill; motion since then "
+          f"{probe.moved_since(held_after):.2e} rad")
+    assert probe.moved_since(held_after) < 1e-6
+    assert any("interventions: chunk timeout" in d for d in probe.diagnostics)
+
+    # Stop: the first command after the reply equals the last one before it.
+    assert probe.call("/chatvla/stop").success
+    stopped_at = time.monotonic()
+    probe.spin(0.3)
+    after = [c for t, c in probe.commands if t > stopped_at]
+    assert after and all(np.array_equal(c, after[0]) for c in after)
+    assert wait_for_log(node_processes, "arm_controller_node", "STOP", probe)
+    assert node_processes.procs["arm_controller_node"].poll() is None
+
+
+def test_bad_chunks_are_rejected_with_a_reason_and_the_arm_holds(stack, node_processes):
+    probe = stack
+    assert spin_until(probe.context, probe.node, lambda: probe.chunks.get_subscription_count() > 0, 10.0)
+    names = ("fr3_joint1", "fr3_joint2", "fr3_joint3", "fr3_joint4", "fr3_joint5", "fr3_joint6",
+             "fr3_joint7", "fr3_finger_width")
+    here = probe.states[-1][1]
+    rows = np.tile(here, (16, 1)) + np.linspace(0.0, 0.2, 16)[:, None] * np.r_[np.ones(7), 0]
+    start = time.monotonic()
+    cases = {
+        "non-finite": ActionChunk(names, np.full((16, 8), np.nan), 0.1, probe.now_s()),
+        "joint names": ActionChunk(tuple(n.replace("fr3", "panda") for n in names), rows, 0.1, probe.now_s()),
+        "stamped in the future": ActionChunk(names, rows, 0.1, probe.now_s() + 5.0),
+        "observation too old": ActionChunk(names, rows, 0.1, probe.now_s() - 30.0),
+    }
+    for category, chunk in cases.items():
+        probe.chunks.publish(chunk_to_trajectory(chunk))
+        assert spin_until(probe.context, probe.node, lambda: any(
+            f"interventions: rejected chunk: {category}" in d for d in probe.diagnostics), 5.0), category
+    log = node_processes.log("arm_controller_node")
+    for text in ("NaN", "do not match the robot", "in the future", "old"):
+        assert text in log, (text, log)
+    assert probe.moved_since(start) < 1e-6
+
+    # 1000 chunks/s for one second (far-past chunks, rejected): the controller keeps its rate.
+    old = chunk_to_trajectory(cases["observation too old"])
+    burst_start = time.monotonic()
+    commands_before = len(probe.commands)
+    for k in range(1000):
+        probe.chunks.publish(old)
+        if k % 50 == 0:
+            probe.spin(0.04)
+    probe.spin(max(0.0, 1.0 - (time.monotonic() - burst_start)))
+    rate_hz = (len(probe.commands) - commands_before) / (time.monotonic() - burst_start)
+    print(f"\ncommands during the 1000 chunk/s burst: {rate_hz:.0f} Hz")
+    assert rate_hz > 30 and node_processes.procs["arm_controller_node"].poll() is None
+
+    # The joint-state topic stops: the arm process dies; the controller holds and says why.
+    node_processes.stop("sim_arm_node", signal.SIGKILL)
+    assert wait_for_log(node_processes, "arm_controller_node", "HOLD: joint state stale", probe)
+    assert spin_until(probe.context, probe.node,
+                      lambda: any("interventions: joint state stale" in d for d in probe.diagnostics), 5.0)
+    probe.spin(0.5)
+    tail = [c for t, c in probe.commands if t > time.monotonic() - 0.3]
+    assert tail and all(np.array_equal(c, tail[-1]) for c in tail)
+    assert node_processes.procs["arm_controller_node"].poll() is None
