@@ -1,0 +1,58 @@
+"""`chatvla2 train --stage N --config FILE`: one entry point for a CPU, a GPU or torchrun DDP.
+
+    chatvla2 train --stage 1 --config config/train/tiny_stage1.yaml
+    torchrun --nproc_per_node 8 -m chatvla2.cli train --stage 1 --config config/train/paper_stage1.yaml
+    chatvla2 train --stage 1 --config ... --resume auto          # continue from the latest checkpoint
+    chatvla2 train --stage 2 --config ... --set optim.lr=1e-4    # dotted overrides, YAML values
+    chatvla2 train-curves --out models/chatvla2-tiny/training_curves.png runs/a/metrics.jsonl ...
+"""
+from __future__ import annotations
+
+
+def add_train_arguments(parser) -> None:
+    parser.add_argument("--config", required=True, help="training YAML (config/train/*.yaml)")
+    parser.add_argument("--stage", type=int, choices=(1, 2), help="must match the config's stage when given")
+    parser.add_argument("--resume", default=None,
+                        help="'auto' (latest checkpoint in out_dir, if any) or a checkpoint directory")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set steps=200 --set optim.lr=1e-4")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still written)")
+
+
+def run_train(args) -> int:
+    import logging
+
+    from chatvla2.train.config import load_train_config, parse_override
+    from chatvla2.train.trainer import train
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = dict(parse_override(text) for text in args.set)
+    config = load_train_config(args.config, overrides)
+    if args.stage is not None and args.stage != config.stage:
+        raise SystemExit(f"--stage {args.stage} contradicts '{args.config}' (stage: {config.stage})")
+    final = train(config, resume=args.resume, show_progress=not args.no_progress)
+    print(f"final model: {final}")
+    return 0
+
+
+def add_curves_arguments(parser) -> None:
+    parser.add_argument("metrics", nargs="+", help="metrics.jsonl files, optionally NAME=PATH")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--title", default="")
+
+
+def run_curves(args) -> int:
+    from chatvla2.train.metrics import plot_curves
+
+    runs = {}
+    for item in args.metrics:
+        name, _, path = item.rpartition("=")
+        runs[name or path] = path
+    print(plot_curves(runs, args.out, args.title))
+    return 0
+
+
+COMMANDS = {
+    "train": ("train the model (stage 1 co-training or stage 2 head-only)", add_train_arguments, run_train),
+    "train-curves": ("plot training curves from metrics.jsonl files", add_curves_arguments, run_curves),
+}

@@ -1,0 +1,138 @@
+"""Training configuration: one dataclass tree per run, loaded from YAML (config/train/*.yaml).
+
+Stage 1 (co-training) trains the MoE VLM and the action head on a mix of image-text QA batches
+and robot-episode batches (`data.image_text_fraction` is the share of QA batches; the paper mixes
+1:3, i.e. 0.25). Stage 2 freezes the VLM and trains only the action head on robot episodes,
+conditioned on the reasoning the frozen model generates itself (`model.init_from` names the
+stage-1 checkpoint). Every field has a unit or a meaning in its comment; unknown YAML keys are an
+error naming the file, so a typo never silently trains with a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STAGES = (1, 2)
+
+
+@dataclass
+class ModelSection:
+    preset: str = "tiny"  # model preset when starting from scratch: tiny | paper
+    init_from: str | None = None  # checkpoint (HF layout) to start from; stage 2 without one is the
+    # 'stage 2 only' ablation: a fresh, frozen VLM
+    dense_backbone: str | None = None  # local dense Qwen2-VL directory to upcycle (paper preset)
+    moe_kind: str | None = None  # override: dynamic | static | shared | dense (ablations)
+    reasoning_following: bool | None = None  # override: False is the no-reasoning-following ablation
+
+
+@dataclass
+class DataSection:
+    episodes_dir: str = "data/episodes/math"  # HDF5 episodes (`chatvla2 gen-data`)
+    image_text_dir: str | None = None  # image-text QA files (`chatvla2 gen-data --task qa`)
+    image_text_fraction: float = 0.25  # stage 1: share of batches that are image-text QA
+    cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
+    frame_stride: int = 1  # use every n-th frame of an episode as a training sample
+
+
+@dataclass
+class OptimSection:
+    lr: float = 3e-4  # peak learning rate (the paper: 2e-5 for the 2B model)
+    head_lr: float | None = None  # action head learning rate; None: same as lr
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    grad_clip_norm: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.95)
+
+
+@dataclass
+class TrainConfig:
+    stage: int = 1
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    steps: int = 1000  # optimizer steps in total (a resumed run continues to this number)
+    batch_size: int = 8  # samples per process per step
+    seed: int = 0
+    out_dir: str = "runs/tiny_stage1"  # checkpoints/, metrics.jsonl, metrics.csv, curves.png, final/
+    checkpoint_every: int = 200  # steps between resumable checkpoints
+    keep_checkpoints: int = 2  # older resumable checkpoints are deleted
+    log_every: int = 10  # steps between metric rows
+    num_threads: int = 2  # torch CPU threads per process
+    device: str = "auto"  # auto | cpu | cuda
+    max_minutes: float | None = None  # stop (after a checkpoint) when the wall clock passes this
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be 1 or 2, got {self.stage}")
+        if not 0.0 <= self.data.image_text_fraction < 1.0:
+            raise ValueError(f"data.image_text_fraction must be in [0, 1), got {self.data.image_text_fraction}")
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.stage == 1 and self.data.image_text_fraction > 0 and not self.data.image_text_dir:
+            raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
+        if not self.data.cameras:
+            raise ValueError("data.cameras must name at least one camera")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, raw: Any, where: str):
+    """Instantiate dataclass `cls` from a mapping, recursing into nested dataclass fields."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    values = {}
+    for name, value in raw.items():
+        nested = {"model": ModelSection, "data": DataSection, "optim": OptimSection}.get(name)
+        if cls is TrainConfig and nested is not None:
+            values[name] = _build(nested, value, f"{where}.{name}")
+        elif name == "betas":
+            values[name] = tuple(float(v) for v in value)
+        else:
+            values[name] = value
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> TrainConfig:
+    return _build(TrainConfig, raw, source)
+
+
+def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML file; `overrides` are dotted keys ("optim.lr": 1e-4) applied on top."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"training config '{path}' is not valid YAML: {error}") from None
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config_from_dict(raw, str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'optim.lr=1e-4' -> ('optim.lr', 0.0001); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ValueError(f"override '{text}' must look like key.sub=value")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)

@@ -1,0 +1,92 @@
+"""Process-group set-up for one entry point on 1 CPU, 1 GPU, or many GPUs/machines via torchrun.
+
+torchrun (or `accelerate launch`, which sets the same variables) exports RANK, WORLD_SIZE and
+LOCAL_RANK; without them the run is a single process and no process group is created. The backend
+is NCCL when each process owns a CUDA device and gloo otherwise, so the multi-process path is
+tested on the CPU with gloo. Models are wrapped in DistributedDataParallel with
+`find_unused_parameters=True`, because MoE experts that receive no token in a step and the action
+head on an image-text batch take no gradient.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} must be an integer (set by torchrun)") from None
+
+
+def init_distributed(device: str = "auto") -> DistributedContext:
+    """Start the process group when launched by torchrun; pick this process's device."""
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise ValueError(f"device '{device}' requested but CUDA is not available")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        chosen = torch.device("cuda", local_rank)
+    else:
+        chosen = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=chosen)
+
+
+def wrap_model(model: torch.nn.Module, context: DistributedContext) -> torch.nn.Module:
+    if not context.enabled:
+        return model
+    device_ids = [context.local_rank] if context.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def mean_across_ranks(values: dict[str, float], context: DistributedContext) -> dict[str, float]:
+    """Average logged scalars over processes so rank 0's log describes the whole step."""
+    if not context.enabled or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+                          device=context.device if context.device.type == "cuda" else "cpu")
+    dist.all_reduce(tensor)
+    tensor /= context.world_size
+    return dict(zip(keys, tensor.tolist()))
+
+
+def barrier(context: DistributedContext) -> None:
+    if context.enabled:
+        dist.barrier()
+
+
+def shutdown(context: DistributedContext) -> None:
+    if context.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,86 @@
+"""What each training stage optimises, and how a batch becomes the model's inputs.
+
+Stage 1 trains everything with `ChatVLA2Model.forward`: the LM loss on the reasoning (robot
+batches) or the answer (image-text batches), the diffusion loss on the action chunk (robot
+batches only) and the router load-balancing loss.
+
+Stage 2 freezes the VLM (eval mode: no router noise, no gradient) and trains the action head with
+the diffusion loss only. The head is conditioned on the model's OWN reasoning: for every episode
+the frozen model generates its reasoning once from the episode's first frame, as the runtime does
+when an instruction arrives; each training frame is then encoded with that generated text in
+place of the annotation, so the reasoning embedding the head learns from is the one it will get
+at inference, mistakes included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
+from chatvla2.train.samples import EpisodeDataset, RobotSample, TextSample
+
+
+def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[str] | None = None):
+    """Processor batch + state (B, S) + actions (B, H, A); `targets` replace the annotations."""
+    texts = targets if targets is not None else [s.reasoning for s in samples]
+    batch = model.processor.collate([model.processor.encode(s.images, s.instruction, text)
+                                     for s, text in zip(samples, texts)])
+    state = torch.from_numpy(np.stack([s.state for s in samples]))  # (B, S)
+    actions = torch.from_numpy(np.stack([s.actions for s in samples]))  # (B, H, A)
+    return batch, state, actions
+
+
+def text_batch(model: ChatVLA2Model, samples: list[TextSample]):
+    return model.processor.collate([model.processor.encode(s.images, s.question, s.answer) for s in samples])
+
+
+def freeze_vlm(model: ChatVLA2Model) -> None:
+    for parameter in model.vlm.parameters():
+        parameter.requires_grad_(False)
+    model.vlm.eval()
+
+
+class HeadTrainingStep(nn.Module):
+    """Stage 2's forward: the frozen VLM embeds (frame, own reasoning); the head takes the loss.
+
+    A module of its own so that DistributedDataParallel can wrap it (DDP hooks `forward`); the
+    VLM's parameters are frozen, so DDP synchronises the head's gradients only.
+    """
+
+    def __init__(self, model: ChatVLA2Model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        with torch.no_grad():
+            model.vlm.model.rope_deltas = None
+            hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
+            observation = masked_mean(hidden, batch["prompt_mask"].to(model.device))  # (B, D)
+            reasoning = masked_mean(hidden, batch["target_mask"].to(model.device))  # (B, D)
+        return model.diffusion_loss(observation, reasoning, state, actions)
+
+
+class OwnReasoningCache:
+    """Episode index -> the reasoning text the frozen model generates from the first frame."""
+
+    def __init__(self, model: ChatVLA2Model, dataset: EpisodeDataset, texts: dict[int, str] | None = None) -> None:
+        self.model, self.dataset = model, dataset
+        self.texts: dict[int, str] = dict(texts or {})
+
+    def get(self, episode: int) -> str:
+        if episode not in self.texts:
+            instruction = self.dataset.text[episode][0]
+            images = self.dataset.first_frame(episode)
+            was_training = self.model.vlm.training
+            self.model.vlm.eval()
+            self.texts[episode] = self.model.generate_reasoning(images, instruction).text
+            self.model.vlm.train(was_training)
+        return self.texts[episode]
+
+    def agreement(self) -> float:
+        """Share of cached episodes whose generated reasoning equals the annotation exactly."""
+        if not self.texts:
+            return float("nan")
+        return float(np.mean([self.texts[e] == self.dataset.text[e][1] for e in self.texts]))

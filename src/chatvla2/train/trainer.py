@@ -1,0 +1,229 @@
+"""The training loop shared by both stages, on 1 CPU, 1 GPU or many processes (torchrun, DDP).
+
+Each step every process draws its own `batch_size` samples (indices from a generator seeded by
+(seed, step, rank), so a resumed run draws exactly what an uninterrupted one would) and all
+processes agree on the batch kind (image-text or robot, from a generator seeded by (seed, step)).
+AdamW, linear warm-up then cosine decay, gradient clipping. Rank 0 shows a tqdm bar with loss and
+throughput, writes metrics (metrics.jsonl/csv, TensorBoard if installed), saves resumable
+checkpoints every `checkpoint_every` steps and the final model in Hugging Face layout under
+`<out_dir>/final`, with the curves as `<out_dir>/curves.png`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from chatvla2.model.chatvla2 import ChatVLA2Model
+from chatvla2.model.normalization import ActionStats
+from chatvla2.train import checkpointing, distributed
+from chatvla2.train.config import TrainConfig
+from chatvla2.train.metrics import MetricsLogger, plot_curves
+from chatvla2.train.samples import EpisodeDataset, QADataset
+from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
+
+LOG = logging.getLogger(__name__)
+
+
+def build_model(config: TrainConfig, resume_dir: Path | None) -> ChatVLA2Model:
+    """From the resume checkpoint, else `init_from`, else a fresh preset with the ablation overrides."""
+    source = resume_dir or (Path(config.model.init_from) if config.model.init_from else None)
+    if source is not None:
+        model = ChatVLA2Model.from_pretrained(source)
+        if resume_dir is None:
+            apply_overrides(model, config)
+        return model
+    if config.model.dense_backbone:
+        from chatvla2.model.config import preset
+
+        base = preset(config.model.preset)
+        override_config(base, config)
+        return ChatVLA2Model.upcycle_from_dense(config.model.dense_backbone, base)
+    from chatvla2.model.config import preset
+
+    base = preset(config.model.preset)
+    override_config(base, config)
+    return ChatVLA2Model.from_preset(config.model.preset, moe=base.moe, action_head=base.action_head)
+
+
+def override_config(base, config: TrainConfig) -> None:
+    if config.model.moe_kind is not None:
+        base.moe = dataclasses.replace(base.moe, kind=config.model.moe_kind)
+    if config.model.reasoning_following is not None:
+        base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
+
+
+def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
+    """A checkpoint's architecture is fixed: an override that contradicts it is an error."""
+    if config.model.moe_kind not in (None, model.config.moe.kind):
+        raise ValueError(f"model.moe_kind '{config.model.moe_kind}' contradicts checkpoint "
+                         f"'{config.model.init_from}' (moe.kind '{model.config.moe.kind}')")
+    wanted = config.model.reasoning_following
+    if wanted is not None and wanted != model.config.action_head.reasoning_following:
+        raise ValueError(f"model.reasoning_following {wanted} contradicts checkpoint '{config.model.init_from}'")
+
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: ChatVLA2Model, config: TrainConfig) -> torch.optim.Optimizer:
+    optim = config.optim
+    head = [p for p in model.head.parameters() if p.requires_grad]
+    vlm = [p for p in model.vlm.parameters() if p.requires_grad]
+    groups = [{"params": head, "lr": optim.head_lr or optim.lr}]
+    if vlm:
+        groups.append({"params": vlm, "lr": optim.lr})
+    return torch.optim.AdamW(groups, betas=optim.betas, weight_decay=optim.weight_decay)
+
+
+def routing_metrics(model: ChatVLA2Model) -> dict[str, float]:
+    return {f"router_entropy_bits_l{index}": stats.load_entropy_bits
+            for index, stats in enumerate(model.routing_stats())}
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: str | None = None, show_progress: bool = True) -> None:
+        self.config = config
+        torch.set_num_threads(config.num_threads)
+        self.context = distributed.init_distributed(config.device)
+        self.resume_dir = checkpointing.resolve_resume(resume, config.out_dir)
+        self.model = build_model(config, self.resume_dir).to(self.context.device)
+        head_config = self.model.config.action_head
+        self.dataset = EpisodeDataset(config.data.episodes_dir, config.data.cameras, head_config.horizon,
+                                      config.data.frame_stride)
+        self.qa = QADataset(config.data.image_text_dir) if config.stage == 1 and config.data.image_text_fraction > 0 else None
+        state = checkpointing.load_trainer_state(self.resume_dir) if self.resume_dir else None
+        if config.stage == 1 and state is None and config.model.init_from is None:
+            states, actions = self.dataset.all_states_and_actions()
+            self.model.set_action_stats(ActionStats.from_data(actions, states))
+        self.cache = None
+        if config.stage == 2:
+            freeze_vlm(self.model)
+            self.cache = OwnReasoningCache(self.model, self.dataset, state.get("own_reasoning") if state else None)
+            self.step_module = distributed.wrap_model(HeadTrainingStep(self.model), self.context)
+        else:
+            self.model.train()
+            self.step_module = distributed.wrap_model(self.model, self.context)
+        self.optimizer = make_optimizer(self.model, config)
+        optim = config.optim
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, config.steps, optim.warmup_steps, optim.min_lr_ratio))
+        self.step = 0
+        torch.manual_seed(config.seed + self.context.rank)
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.step = int(state["step"])
+            checkpointing.restore_rng_state(state["rng"])
+        self.logger = MetricsLogger(config.out_dir, enabled=self.context.is_main)
+        self.show_progress = show_progress and self.context.is_main
+
+    def draw(self, step: int) -> tuple[str, np.ndarray]:
+        shared = np.random.default_rng([self.config.seed, step, 1_000_003])
+        kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
+        own = np.random.default_rng([self.config.seed, step, self.context.rank])
+        size = len(self.qa) if kind == "text" else len(self.dataset)
+        return kind, own.integers(size, size=self.config.batch_size)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        kind, positions = self.draw(step)
+        device = self.context.device
+        if kind == "text":
+            batch = text_batch(self.model, [self.qa.text_sample(int(p)) for p in positions])
+            output = self.step_module(batch)
+            loss, values = output.loss, {"lm_loss_text": output.lm_loss.item(), "router_loss": output.router_loss.item()}
+        else:
+            samples = [self.dataset.robot_sample(int(p)) for p in positions]
+            if self.cache is not None:
+                batch, state, actions = robot_batch(self.model, samples, [self.cache.get(s.episode) for s in samples])
+                loss = self.step_module(batch, state.to(device), actions.to(device))
+                values = {"diffusion_loss": loss.item()}
+            else:
+                batch, state, actions = robot_batch(self.model, samples)
+                output = self.step_module(batch, state=state.to(device), actions=actions.to(device))
+                loss = output.loss
+                values = {"lm_loss": output.lm_loss.item(), "diffusion_loss": output.diffusion_loss.item(),
+                          "router_loss": output.router_loss.item()}
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.requires_grad], self.config.optim.grad_clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return {"loss": loss.item(), "grad_norm": float(grad_norm), **values}
+
+    def checkpoint_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "own_reasoning": self.cache.texts if self.cache is not None else None}
+
+    def save(self, step: int) -> None:
+        if self.context.is_main:
+            checkpointing.save_checkpoint(self.config.out_dir, step, self.model, self.checkpoint_state(),
+                                          self.config.to_dict(), self.config.keep_checkpoints)
+        distributed.barrier(self.context)
+
+    def run(self) -> Path:
+        config = self.config
+        start_wall = time.monotonic()
+        window: dict[str, list[float]] = {}
+        window_start, window_samples = time.monotonic(), 0
+        bar = tqdm(total=config.steps, initial=self.step, desc=f"stage {config.stage}", disable=not self.show_progress,
+                   dynamic_ncols=True, mininterval=2.0)
+        stopped_early = False
+        while self.step < config.steps:
+            values = self.train_step(self.step)
+            self.step += 1
+            window_samples += config.batch_size * self.context.world_size
+            for key, value in values.items():
+                window.setdefault(key, []).append(value)
+            bar.update(1)
+            if self.step % config.log_every == 0 or self.step == config.steps:
+                elapsed = max(time.monotonic() - window_start, 1e-9)
+                row = {key: float(np.mean(v)) for key, v in window.items()}
+                row = distributed.mean_across_ranks(row, self.context)
+                row.update(lr=self.scheduler.get_last_lr()[-1], samples_per_s=window_samples / elapsed,
+                           **routing_metrics(self.model))
+                if self.cache is not None:
+                    row["own_reasoning_matches_annotation"] = self.cache.agreement()
+                self.logger.log(self.step, row)
+                bar.set_postfix(loss=f"{row['loss']:.4f}", samples_s=f"{row['samples_per_s']:.1f}")
+                window, window_start, window_samples = {}, time.monotonic(), 0
+            out_of_time = config.max_minutes is not None and (time.monotonic() - start_wall) / 60 > config.max_minutes
+            if self.step % config.checkpoint_every == 0 or self.step == config.steps or out_of_time:
+                self.save(self.step)
+            if out_of_time:
+                stopped_early = self.step < config.steps
+                break
+        bar.close()
+        final = Path(config.out_dir) / "final"
+        if self.context.is_main:
+            self.model.save_pretrained(final)
+            (final / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+            if self.logger.jsonl_path.is_file():
+                plot_curves({f"stage {config.stage}": self.logger.jsonl_path}, Path(config.out_dir) / "curves.png",
+                            title=f"stage {config.stage}, {self.step} steps" + (" (stopped at max_minutes)" if stopped_early else ""))
+        self.logger.close()
+        distributed.barrier(self.context)
+        return final
+
+    def close(self) -> None:
+        distributed.shutdown(self.context)
+
+
+def train(config: TrainConfig, resume: str | None = None, show_progress: bool = True) -> Path:
+    trainer = Trainer(config, resume, show_progress)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
