@@ -1,8 +1,9 @@
 """Held-out splits: training never sees an evaluation equation or the card-swap answer slot."""
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from chatvla2.sim import splits
-from chatvla2.sim.scenes import CARD_SLOT_Y_M, sample_scene
+from chatvla2.sim.scenes import CARD_SLOT_Y_M, REACH_M, ROBOT_BASE_POS_M, sample_scene
 
 
 def test_equation_splits_are_disjoint_and_cover_everything():
@@ -26,6 +27,9 @@ def test_sampled_scenes_obey_their_split(seed):
     ys = [c.pos_m[1] for c in train.cards]
     assert ys == sorted(ys, reverse=True), "cards are listed left (+y) to right"
     assert abs(ys[0] - CARD_SLOT_Y_M[train.cards[0].slot]) < 0.01
+    placement = sample_scene("placement", seed, "train")
+    for xy in list(placement.positions_m.values()) + [placement.target_xy_m]:
+        assert np.linalg.norm(np.asarray(xy) - ROBOT_BASE_POS_M[:2]) < REACH_M, "layout out of the arm's reach"
     low, high = splits.placement_x_range_m("heldout")
     assert low <= sample_scene("placement", seed, "heldout").positions_m[
         sample_scene("placement", seed, "heldout").reference][0] <= high

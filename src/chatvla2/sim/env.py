@@ -16,7 +16,7 @@ from chatvla2.policy.interface import Observation
 from chatvla2.sim import scenes
 from chatvla2.sim.franka_mjcf import arm_actuator_xml, arm_body_xml
 
-ROBOT_BASE_POS_M = (0.45, -0.58, 0.0)
+ROBOT_BASE_POS_M = scenes.ROBOT_BASE_POS_M
 ROBOT_BASE_YAW_RAD = np.pi / 2  # the arm reaches across the table from the right
 FRONT_CAMERA_POS_M = np.array([-0.05, 0.0, 0.6])
 FRONT_CAMERA_TARGET_M = np.array([0.6, 0.0, 0.1])

@@ -29,6 +29,8 @@ CUP_RADIUS_M, CUP_HALF_HEIGHT_M = 0.035, 0.045
 PLATE_RADIUS_M, PLATE_HALF_HEIGHT_M = 0.05, 0.008
 PLACE_OFFSET_M = 0.12  # the expert puts the toy this far beside the reference
 LIFT_SUCCESS_M = 0.08  # a card counts as picked once its centre rose this much
+ROBOT_BASE_POS_M = (0.45, -0.58, 0.0)  # the arm reaches across the table from the right
+REACH_M = 0.76  # farthest table point from the base a top-down grasp reaches with margin
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ def sample_placement_scene(seed: int, split: str) -> PlacementScene:
         points = [ref_xy, toy, other_xy]
         apart = all(np.linalg.norm(p - q) > 0.11 for i, p in enumerate(points) for q in points[i + 1:])
         target_free = min(np.linalg.norm(target - p) for p in (toy, other_xy)) > 0.1
-        if apart and target_free and abs(target[1]) < 0.26 and not _in_region(toy, ref_xy, relation):
+        reachable = all(np.linalg.norm(p - ROBOT_BASE_POS_M[:2]) < REACH_M for p in points + [target])
+        if apart and target_free and reachable and not _in_region(toy, ref_xy, relation):
             positions = {"toy": tuple(toy), reference: tuple(ref_xy), other: tuple(other_xy)}
             return PlacementScene(seed=seed, split=split, relation=relation, reference=reference,
                                   positions_m=positions)
