@@ -33,13 +33,16 @@ class ModelOutputError(ValueError):
 class TwoRateModel(Protocol):
     """What the runtime needs from a model: a per-frame encoding, slow reasoning, fast acting.
 
+    `encode(observation, keep_cache=True)` keeps what `reason` decodes from (the prompt's KV cache);
+    the per-frame path asks for no cache.
+
     `encode` and `act` run on every frame; `reason` runs on a background thread at the same time,
     so an implementation must not mutate state shared between calls (copy cached prefixes)."""
 
     joint_names: tuple[str, ...]
     step_dt_s: float
 
-    def encode(self, observation: Observation) -> Any: ...
+    def encode(self, observation: Observation, keep_cache: bool = False) -> Any: ...
 
     def reason(self, encoded: Any, max_new_tokens: int) -> tuple[str, Any]: ...
 
@@ -129,7 +132,7 @@ class ReasoningWorker:
                 self.busy = True
             start_s = time.perf_counter()
             try:
-                encoded = self.model.encode(observation)
+                encoded = self.model.encode(observation, keep_cache=True)
                 text, embedding = self.model.reason(encoded, self.max_new_tokens)
                 result = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
                                    why, time.perf_counter() - start_s)
@@ -195,7 +198,7 @@ class AsyncReasoningRuntime:
         """Sync mode: one encoding serves both the reasoning and the chunk."""
         start_s = time.perf_counter()
         self.scheduler.decide(observation.instruction, observation.images)
-        encoded = self.model.encode(observation)
+        encoded = self.model.encode(observation, keep_cache=True)
         text, embedding = self.model.reason(encoded, self.config.max_reasoning_tokens)
         self.reasoning = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
                                    RefreshReason.PERIODIC, time.perf_counter() - start_s)
