@@ -42,7 +42,7 @@ def test_no_output_ever_violates_a_limit(name, data, rate_hz, velocity_scale, au
     auditor = auditor_factory(limits, start)
     for target in data.draw(st.lists(targets(joints + 1), min_size=1, max_size=60)):
         result = safety.step(target)
-        frozen = result.interventions == ["workspace box"]
+        frozen = "workspace box" in result.interventions
         assert auditor.check(result.command, frozen=frozen) == [], (target, result)
         assert np.all(np.isfinite(result.command))
 

@@ -166,7 +166,8 @@ class SafetyFilter:
         command = np.clip(p0 + velocity * dt, low, high)  # rounding only: velocity already fits
         distance_m = limits.box_distance_m(command[None])[0]
         if distance_m > 0.0 and distance_m >= self.box_distance_m:
-            return self.freeze("workspace box")
+            frozen = self.freeze("workspace box")
+            return FilterResult(frozen.command, reasons + frozen.interventions)
         self.box_distance_m = distance_m
         velocity = (command - p0) / dt
         self.acceleration = (velocity - v0) / dt
