@@ -39,7 +39,8 @@ class Encoded:
 
 class ChatVLA2TwoRateModel:
     def __init__(self, model, robot: RobotSpec, denoising_steps: int | None = None,
-                 dtype: torch.dtype | None = None, compile_head: bool = False, seed: int = 0) -> None:
+                 dtype: torch.dtype | None = None, compile_head: bool = False, seed: int = 0,
+                 stop_at_end: bool = True) -> None:
         head = model.config.action_head
         if head.action_dim != len(robot.command_names) or head.state_dim != len(robot.command_names):
             raise ValueError(f"model acts on {head.action_dim} values and reads {head.state_dim}, robot "
@@ -54,6 +55,7 @@ class ChatVLA2TwoRateModel:
         self.step_dt_s = float(model.config.step_dt_s)
         self.denoising_steps = denoising_steps or head.inference_steps
         self.seed = seed
+        self.stop_at_end = stop_at_end  # False: always decode max_new_tokens (fixed-cost benchmarks)
         self.backbone_lock = threading.Lock()
         self.end_id = model.processor.im_end_id
         self.dtype = next(model.head.parameters()).dtype
@@ -98,9 +100,8 @@ class ChatVLA2TwoRateModel:
                        cache=cache, rope_delta=rope_delta, length=hidden.shape[1])
 
     @torch.inference_mode()
-    def reason(self, encoded: Encoded, max_new_tokens: int, stop_at_end: bool = True) -> tuple[str, torch.Tensor]:
-        """Greedy decoding from the prompt's KV cache. -> (text, (1, D) mean hidden of the tokens).
-        stop_at_end=False always decodes max_new_tokens (benchmarks compare fixed token counts)."""
+    def reason(self, encoded: Encoded, max_new_tokens: int) -> tuple[str, torch.Tensor]:
+        """Greedy decoding from the prompt's KV cache. -> (text, (1, D) mean hidden of the tokens)."""
         if encoded.cache is None:
             raise ValueError("reason() needs an encoding made with keep_cache=True")
         vlm, device = self.model.vlm, self.model.device
@@ -110,7 +111,7 @@ class ChatVLA2TwoRateModel:
         tokens: list[int] = []
         for index in range(max_new_tokens):
             token.copy_(logits.argmax(dim=-1, keepdim=True))
-            if stop_at_end and int(token) == self.end_id:
+            if self.stop_at_end and int(token) == self.end_id:
                 break
             tokens.append(int(token))
             position = (encoded.length + index + encoded.rope_delta).view(1, 1, 1).expand(3, 1, 1)  # (3, 1, 1)
