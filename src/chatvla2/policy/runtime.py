@@ -93,13 +93,18 @@ class ReasoningWorker:
         self.busy = False
         self.finished = 0
         self.stopping = False
-        self.thread = threading.Thread(target=self.loop, name="reasoning", daemon=True)
-        self.thread.start()
+        self.thread: threading.Thread | None = None
 
     def request(self, observation: Observation, why: RefreshReason) -> None:
         with self.changed:
             self.pending = (observation, why)
-            self.changed.notify_all()
+            if not self.busy and not self.stopping:
+                # A thread per burst of requests, not one parked forever: on CPU, a parked thread
+                # that has used torch keeps its OpenMP team, which measurably slowed every frame
+                # of the per-frame path (docs/runtime.md).
+                self.busy = True
+                self.thread = threading.Thread(target=self.loop, name="reasoning", daemon=True)
+                self.thread.start()
 
     def forget(self) -> None:
         with self.changed:
@@ -122,14 +127,14 @@ class ReasoningWorker:
                 self.changed.wait(remaining)
 
     def loop(self) -> None:
+        """Serve requests until none is waiting, then end (the next request starts a new thread)."""
         while True:
             with self.changed:
-                while self.pending is None and not self.stopping:
-                    self.changed.wait()
-                if self.stopping:
+                if self.pending is None or self.stopping:
+                    self.busy = False
+                    self.changed.notify_all()
                     return
                 (observation, why), self.pending = self.pending, None
-                self.busy = True
             start_s = time.perf_counter()
             try:
                 encoded = self.model.encode(observation, keep_cache=True)
@@ -140,7 +145,6 @@ class ReasoningWorker:
             except Exception as caught:  # reported to the next infer call, never lost
                 result, error = None, caught
             with self.changed:
-                self.busy = False
                 if error is not None:
                     self.error = error
                 elif self.latest is None or result.stamp_s >= self.latest.stamp_s:
@@ -151,8 +155,9 @@ class ReasoningWorker:
     def close(self) -> None:
         with self.changed:
             self.stopping = True
-            self.changed.notify_all()
-        self.thread.join()
+            thread = self.thread
+        if thread is not None:
+            thread.join()
 
 
 class AsyncReasoningRuntime:
