@@ -85,7 +85,8 @@ def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Pat
                 image_pub.publish(array_to_image_msg(frame, "rgb8", probe.get_clock().now().to_msg(), "front"))
                 sent += 1
                 next_frame += 1.0 / rate_hz
-            executor.spin_once(timeout_sec=0.001)
+            # Sleep until the next publication is due: a busy probe would steal the model's CPU.
+            executor.spin_once(timeout_sec=max(0.0, min(next_frame, next_joint) - time.monotonic()))
     finally:
         executor.shutdown()
         probe.destroy_node()

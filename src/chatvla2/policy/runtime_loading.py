@@ -13,8 +13,10 @@ from chatvla2.policy.placeholder import PlaceholderPolicy
 from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
 
 
-def build_policy(spec: str, robot: RobotSpec, config: RuntimeConfig, device: str = "cpu") -> Policy:
-    """spec: 'placeholder' or a local checkpoint directory (Hugging Face layout)."""
+def build_policy(spec: str, robot: RobotSpec, config: RuntimeConfig, device: str = "cpu",
+                 torch_threads: int = 0) -> Policy:
+    """spec: 'placeholder' or a local checkpoint directory (Hugging Face layout).
+    torch_threads > 0 sets torch's CPU thread count (0 keeps torch's default)."""
     if spec == "placeholder":
         return PlaceholderPolicy(robot)
     path = Path(spec).expanduser()
@@ -22,8 +24,12 @@ def build_policy(spec: str, robot: RobotSpec, config: RuntimeConfig, device: str
         raise FileNotFoundError(
             f"policy checkpoint directory '{path}' does not exist: set the 'policy' parameter to a "
             f"local model directory (config.json, model.safetensors, ...) or to 'placeholder'")
+    import torch
+
     from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
     return AsyncReasoningRuntime(ChatVLA2TwoRateModel.from_checkpoint(path, robot, device), config)
 
 

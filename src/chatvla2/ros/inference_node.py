@@ -51,6 +51,7 @@ class InferenceNode(LifecycleNode):
         self.robot_name = declare(self, "robot", "franka_fr3", "Robot description name or YAML path")
         self.policy_spec = declare(self, "policy", "placeholder", "'placeholder' or a local model directory")
         self.device = declare(self, "device", "cpu", "Torch device of the model: cpu or cuda")
+        self.torch_threads = declare(self, "torch_threads", 1, "Torch CPU threads (0: torch's default); the node's executor needs a core too")
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
@@ -80,7 +81,7 @@ class InferenceNode(LifecycleNode):
             config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
                                    schedule=schedule)
             self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
-            self.policy = build_policy(self.policy_spec, robot, config, self.device)
+            self.policy = build_policy(self.policy_spec, robot, config, self.device, self.torch_threads)
         except (OSError, ValueError, RuntimeError) as error:
             self.status_message = f"configure failed: {error}"
             self.get_logger().error(self.status_message)
