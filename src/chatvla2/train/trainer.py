@@ -98,6 +98,7 @@ class Trainer:
         torch.set_num_threads(config.num_threads)
         self.context = distributed.init_distributed(config.device)
         self.resume_dir = checkpointing.resolve_resume(resume, config.out_dir)
+        torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
         self.model = build_model(config, self.resume_dir).to(self.context.device)
         head_config = self.model.config.action_head
         self.dataset = EpisodeDataset(config.data.episodes_dir, config.data.cameras, head_config.horizon,

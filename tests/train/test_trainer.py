@@ -1,0 +1,86 @@
+"""Training on the tiny preset: a real step moves the weights, resume equals an uninterrupted run,
+stage 2 trains only the head on the model's own reasoning, and the outputs load back."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from chatvla2.model.chatvla2 import ChatVLA2Model
+from chatvla2.train.checkpointing import latest_checkpoint
+from chatvla2.train.config import config_from_dict
+from chatvla2.train.trainer import Trainer, train
+
+
+def weights(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters() if name.startswith(prefix)}
+
+
+def test_stage1_step_updates_vlm_and_head_and_logs(tiny_config, tmp_path):
+    trainer = Trainer(config_from_dict(tiny_config(tmp_path / "run")), show_progress=False)
+    before_vlm, before_head = weights(trainer.model, "vlm."), weights(trainer.model, "head.")
+    values = trainer.train_step(1)  # step 1 of seed 0 draws a robot batch (checked below)
+    assert trainer.draw(1)[0] == "robot"
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    assert values["lm_loss"] > 0 and values["diffusion_loss"] > 0
+    changed_vlm = [n for n, w in weights(trainer.model, "vlm.").items() if not torch.equal(w, before_vlm[n])]
+    changed_head = [n for n, w in weights(trainer.model, "head.").items() if not torch.equal(w, before_head[n])]
+    assert any("language_model" in n for n in changed_vlm) and any("visual" in n for n in changed_vlm)
+    assert changed_head
+    # Action statistics come from the data, not the identity placeholder.
+    assert trainer.model.action_stats.action_min.min() < -1.0
+
+
+def test_full_run_writes_metrics_curves_and_a_loadable_model(tiny_config, tmp_path):
+    final = train(config_from_dict(tiny_config(tmp_path / "run")), show_progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2]
+    assert {"loss", "lr", "samples_per_s", "router_entropy_bits_l0"} <= set(rows[-1])
+    assert (tmp_path / "run" / "metrics.csv").read_text().startswith("step,")
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+    model = ChatVLA2Model.from_pretrained(final)
+    assert model.config.preset == "tiny" and (final / "train_config.yaml").is_file()
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_config, tmp_path):
+    straight = train(config_from_dict(tiny_config(tmp_path / "straight", steps=3)), show_progress=False)
+    # The same run, interrupted after its first step (max_minutes=0), then resumed.
+    train(config_from_dict(tiny_config(tmp_path / "split", steps=3, max_minutes=0)), show_progress=False)
+    assert latest_checkpoint(tmp_path / "split").name == "step_000001"
+    resumed = train(config_from_dict(tiny_config(tmp_path / "split", steps=3)), resume="auto", show_progress=False)
+    a, b = ChatVLA2Model.from_pretrained(straight), ChatVLA2Model.from_pretrained(resumed)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=f"{name} differs after resume")
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+def test_stage2_freezes_the_vlm_and_conditions_on_own_reasoning(tiny_config, tmp_path):
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+    raw = tiny_config(tmp_path / "s2", stage=2, steps=1, **{"data.image_text_fraction": 0.0})
+    raw["model"] = {"init_from": str(stage1)}
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    before_vlm, before_head = weights(trainer.model, "vlm."), weights(trainer.model, "head.")
+    values = trainer.train_step(0)
+    assert set(values) == {"loss", "grad_norm", "diffusion_loss"}
+    assert all(torch.equal(w, before_vlm[n]) for n, w in weights(trainer.model, "vlm.").items())
+    assert any(not torch.equal(w, before_head[n]) for n, w in weights(trainer.model, "head.").items())
+    # The reasoning the head was conditioned on is what the frozen model generated, cached per episode.
+    assert trainer.cache.texts
+    episode, text = next(iter(trainer.cache.texts.items()))
+    assert text == trainer.model.generate_reasoning(trainer.dataset.first_frame(episode),
+                                                    trainer.dataset.text[episode][0]).text
+
+
+def test_ablation_overrides_reach_the_model(tiny_config, tmp_path):
+    raw = tiny_config(tmp_path / "run", **{"model.moe_kind": "static", "model.reasoning_following": False})
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    assert trainer.model.config.moe.kind == "static"
+    assert trainer.model.head.condition_names() == ["observation"] * trainer.model.config.action_head.depth
+
+
+def test_missing_episode_folder_is_named(tiny_config, tmp_path):
+    raw = tiny_config(tmp_path / "run", **{"data.episodes_dir": str(tmp_path / "nowhere")})
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Trainer(config_from_dict(raw), show_progress=False)
