@@ -4,6 +4,7 @@
     torchrun --nproc_per_node 8 -m chatvla2.cli train --stage 1 --config config/train/paper_stage1.yaml
     chatvla2 train --stage 1 --config ... --resume auto          # continue from the latest checkpoint
     chatvla2 train --stage 2 --config ... --set optim.lr=1e-4    # dotted overrides, YAML values
+    chatvla2 eval-table --episodes 20 --out docs/eval.md expert=expert random=random ours=models/chatvla2-tiny
     chatvla2 train-curves --out models/chatvla2-tiny/training_curves.png runs/a/metrics.jsonl ...
 """
 from __future__ import annotations
@@ -52,7 +53,21 @@ def run_curves(args) -> int:
     return 0
 
 
+def add_eval_arguments(parser) -> None:
+    from chatvla2.train.evaluate import add_arguments
+
+    add_arguments(parser)
+
+
+def run_eval_table(args) -> int:
+    from chatvla2.train.evaluate import run
+
+    return run(args)
+
+
 COMMANDS = {
     "train": ("train the model (stage 1 co-training or stage 2 head-only)", add_train_arguments, run_train),
+    "eval-table": ("evaluation table: reasoning correct, held-out and card-swap success, router entropy",
+                   add_eval_arguments, run_eval_table),
     "train-curves": ("plot training curves from metrics.jsonl files", add_curves_arguments, run_curves),
 }

@@ -1,0 +1,149 @@
+"""The evaluation table: policies x {held-out math, card-swap} in the MuJoCo simulator.
+
+Runs every policy (expert, random, model directories) through `chatvla2.sim.evaluation`'s
+closed loop, the same one `chatvla2 eval` uses, and reports per policy:
+- reasoning correct: the policy's reasoning on the episode's first observation equals the scene's
+  annotation exactly (reading the board, computing the answer, locating the card); first, because
+  later frames show the arm and the lifted card, and that first reasoning is what drives the run;
+- math success (held-out equations) and card-swap success (answer card in the slot never used
+  for answers in training), judged by the simulator;
+- router entropy per MoE layer (bits; max log2(experts)): the entropy of the share of token-slots
+  each expert received, summed over the prompt tokens of every episode's first observation.
+Writes a Markdown table and a JSON file; prints each episode's reasoning.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+SPLITS = ("heldout", "cardswap")
+
+
+@dataclass
+class PolicyScores:
+    name: str
+    episodes: dict[str, int] = field(default_factory=dict)
+    successes: dict[str, int] = field(default_factory=dict)
+    reasoning_correct: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    router_entropy_bits: list[float] | None = None
+    max_entropy_bits: float | None = None
+
+
+class FirstReasoning:
+    """Wraps a policy; remembers the reasoning it gave on the first observation after reset."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.first, self.first_observation = policy, None, None
+
+    def reset(self) -> None:
+        self.first, self.first_observation = None, None
+        self.policy.reset()
+
+    def infer(self, observation):
+        output = self.policy.infer(observation)
+        if self.first is None:
+            self.first, self.first_observation = output.reasoning, observation
+        return output
+
+
+def router_entropy(model, observations) -> tuple[list[float], float]:
+    """Per-layer load entropy (bits) over the prompt tokens of the given observations."""
+    totals = None
+    for observation in observations:
+        model.embed_observation(observation.images, observation.instruction)
+        counts = [stats.tokens_per_expert.double().numpy() for stats in model.routing_stats()]
+        totals = counts if totals is None else [t + c for t, c in zip(totals, counts)]
+    if not totals:
+        return [], float("nan")
+    entropies = []
+    for counts in totals:
+        share = counts / max(counts.sum(), 1.0)
+        entropies.append(float(-(share[share > 0] * np.log2(share[share > 0])).sum()))
+    return entropies, math.log2(len(totals[0]))
+
+
+def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: int, execute_steps: int,
+                    image_size: int) -> PolicyScores:
+    from chatvla2.control.robot import load_robot_spec
+    from chatvla2.sim.commands import make_policy
+    from chatvla2.sim.env import SimConfig, TaskEnv
+    from chatvla2.sim.evaluation import run_policy_episode
+
+    robot = load_robot_spec("franka_fr3")
+    env = TaskEnv(robot, SimConfig(image_height_px=image_size, image_width_px=image_size))
+    policy = FirstReasoning(make_policy(spec, env, robot))
+    scores = PolicyScores(name)
+    first_observations = []
+    for split in SPLITS:
+        scores.episodes[split] = scores.successes[split] = scores.reasoning_correct[split] = 0
+        scores.failures[split] = {}
+        for index in tqdm(range(episodes), desc=f"{name} {split}", unit="ep"):
+            result = run_policy_episode(env, policy, "math", seed + index, split, max_steps, execute_steps)
+            correct = policy.first == result.expected_reasoning
+            scores.episodes[split] += 1
+            scores.successes[split] += int(result.success)
+            scores.reasoning_correct[split] += int(correct)
+            if not result.success:
+                scores.failures[split][result.reason] = scores.failures[split].get(result.reason, 0) + 1
+            first_observations.append(policy.first_observation)
+            tqdm.write(f"[{name} {split} seed {result.seed}] {'success' if result.success else 'FAIL: ' + result.reason}"
+                       f" | reasoning {'OK ' if correct else 'BAD'}: {policy.first!r}"
+                       + ("" if correct else f" | expected: {result.expected_reasoning!r}"))
+    model = getattr(policy.policy, "model", None)
+    if model is not None:
+        scores.router_entropy_bits, scores.max_entropy_bits = router_entropy(model, first_observations)
+    env.close_renderer()
+    return scores
+
+
+def percent(numerator: int, denominator: int) -> str:
+    return f"{numerator}/{denominator} ({100.0 * numerator / max(denominator, 1):.0f}%)"
+
+
+def markdown_table(rows: list[PolicyScores]) -> str:
+    lines = ["| policy | reasoning correct (held-out) | math success (held-out) | reasoning correct (card-swap) "
+             "| card-swap success | router entropy per layer (bits, max) |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        entropy = ("n/a" if not row.router_entropy_bits else
+                   ", ".join(f"{v:.2f}" for v in row.router_entropy_bits) + f" (max {row.max_entropy_bits:.2f})")
+        lines.append(f"| {row.name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
+                     f"| {percent(row.successes['heldout'], row.episodes['heldout'])} "
+                     f"| {percent(row.reasoning_correct['cardswap'], row.episodes['cardswap'])} "
+                     f"| {percent(row.successes['cardswap'], row.episodes['cardswap'])} | {entropy} |")
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("policies", nargs="+", help="NAME=SPEC pairs; SPEC: expert | random | model directory")
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per split and policy")
+    parser.add_argument("--seed", type=int, default=100000, help="first scene seed (eval seeds differ from training's)")
+    parser.add_argument("--max-steps", type=int, default=120)
+    parser.add_argument("--execute-steps", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--out", type=Path, required=True, help="Markdown table to write (a .json beside it)")
+
+
+def run(args) -> int:
+    import torch
+
+    torch.set_num_threads(2)
+    rows = []
+    for item in args.policies:
+        name, _, spec = item.partition("=")
+        if not spec:
+            name, spec = item, item
+        rows.append(evaluate_policy(spec, name, args.episodes, args.seed, args.max_steps, args.execute_steps,
+                                    args.image_size))
+    table = markdown_table(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps([row.__dict__ for row in rows], indent=2))
+    print(table)
+    return 0
