@@ -105,7 +105,7 @@ class Trainer:
                                       config.data.frame_stride)
         self.qa = QADataset(config.data.image_text_dir) if config.stage == 1 and config.data.image_text_fraction > 0 else None
         state = checkpointing.load_trainer_state(self.resume_dir) if self.resume_dir else None
-        if config.stage == 1 and state is None and config.model.init_from is None:
+        if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
             states, actions = self.dataset.all_states_and_actions()
             self.model.set_action_stats(ActionStats.from_data(actions, states))
         self.cache = None
