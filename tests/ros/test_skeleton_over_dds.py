@@ -34,7 +34,13 @@ def test_messages_cross_dds_with_right_types_and_stamps(rclpy_context, node_proc
     node.create_subscription(JointState, "/joint_states", seen["states"].append, SENSOR_QOS)
     node.create_subscription(JointTrajectory, "/fr3_arm_controller/joint_trajectory",
                              seen["commands"].append, COMMAND_QOS)
-    ok = spin_until(rclpy_context, node, lambda: len(seen["chunks"]) >= 5 and len(seen["commands"]) >= 50,
+    # Discovery matches the probe's readers one by one; start counting once every stream flows.
+    flowing = spin_until(rclpy_context, node, lambda: all(len(v) >= 2 for v in seen.values()), timeout_s=60)
+    assert flowing, f"streams never all flowed: {[(k, len(v)) for k, v in seen.items()]}"
+    for messages in seen.values():
+        messages.clear()
+    ok = spin_until(rclpy_context, node, lambda: len(seen["chunks"]) >= 5 and len(seen["commands"]) >= 50
+                    and len(seen["images"]) >= 3 and len(seen["states"]) >= 10,
                     timeout_s=60)
     logs = {name: node_processes.log(name) for name in node_processes.procs}
     assert ok, f"skeleton produced {[(k, len(v)) for k, v in seen.items()]}; logs: {logs}"
@@ -45,9 +51,11 @@ def test_messages_cross_dds_with_right_types_and_stamps(rclpy_context, node_proc
     now_s = node.get_clock().now().nanoseconds * 1e-9
     assert abs(now_s - time_to_seconds(image.header.stamp)) < 5.0
 
+    # Images are best effort, so the probe may miss a frame; most chunks must answer one it saw.
     image_stamps = {time_to_seconds(m.header.stamp) for m in seen["images"]}
+    answered = [time_to_seconds(c.header.stamp) in image_stamps for c in seen["chunks"]]
+    assert sum(answered) >= len(answered) // 2, "chunks must carry their frame's stamp"
     chunk = seen["chunks"][-1]
-    assert time_to_seconds(chunk.header.stamp) in image_stamps, "chunk must carry its frame's stamp"
     assert list(chunk.joint_names) == list(ROBOT.command_names)
     times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in chunk.points]
     assert len(times) == 16 and np.all(np.diff(times) > 0)

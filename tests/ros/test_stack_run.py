@@ -34,3 +34,4 @@ def test_unbounded_run_stops_cleanly_on_signal(ros_domain, sig):
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + output
     assert "stack stopped after" in output
+    assert "Traceback" not in output and "never retrieved" not in output, output

@@ -6,13 +6,16 @@ the run after a number of steps. Ctrl-C and SIGTERM end it cleanly.
 """
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -70,28 +73,41 @@ def run_stack(params_file: Path, steps: int, instruction: str) -> int:
     """Spin the composed stack until `steps` chunks were seen (0: until Ctrl-C/SIGTERM)."""
     if not params_file.is_file():
         raise FileNotFoundError(f"parameter file '{params_file}' does not exist")
-    rclpy.init(args=["--ros-args", "--params-file", str(params_file)])
+    # Our own handlers only ask the spin loop to end; rclpy's would shut the context down under
+    # the executor's feet (a race that surfaces as "failed to initialize wait set").
+    rclpy.init(args=["--ros-args", "--params-file", str(params_file)],
+               signal_handler_options=SignalHandlerOptions.NO)
     done = threading.Event()
+    previous_handlers = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     nodes: list[Node] = []
     executor = MultiThreadedExecutor(num_threads=4)
     try:
-        inference = InferenceNode()
-        nodes = [SimArmNode(), ArmControllerNode(), inference, CameraNode(),
-                 StackMonitor(instruction, steps, done)]
+        sim_arm, inference = SimArmNode(), InferenceNode()
+        # The MuJoCo backend renders the cameras itself and its scene defines the task.
+        simulated_scene = sim_arm.backend == "mujoco"
+        if simulated_scene:
+            instruction = sim_arm.arm.scene.instruction
+        cameras = [] if simulated_scene else [CameraNode()]
+        nodes = [sim_arm, ArmControllerNode(), inference, *cameras, StackMonitor(instruction, steps, done)]
         # The inference node is a lifecycle node; the stack is its lifecycle manager.
         start_inference(inference)
         for node in nodes:
             executor.add_node(node)
-        while rclpy.ok() and not done.is_set():
+        while not done.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # rclpy's MultiThreadedExecutor destroys its guard condition before its worker threads
+        # finish; letting in-flight callbacks drain first avoids a spurious InvalidHandle report.
         for node in nodes:
             executor.remove_node(node)
+        time.sleep(0.2)
         executor.shutdown()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
     print(f"stack stopped after {nodes[-1].step if nodes else 0} steps", flush=True)
     return 0
