@@ -35,3 +35,22 @@ def test_unbounded_run_stops_cleanly_on_signal(ros_domain, sig):
     assert proc.returncode == 0, "".join(lines) + output
     assert "stack stopped after" in output
     assert "Traceback" not in output and "never retrieved" not in output, output
+
+
+def test_model_trial_in_mujoco_reports_outcome_and_saves_strip(ros_domain, tmp_path):
+    """The README's demo path: the trained model drives the MuJoCo arm through the whole stack."""
+    result = subprocess.run([str(BIN / "chatvla2"), "run", "--params", "config/sim_model.yaml", "--trials", "1",
+                             "--trial-seconds", "5", "--out", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "trial 1/1: heldout scene, seed 100000 (ground truth: board shows" in out, out
+    assert "instruction: pick up the card that shows the answer" in out
+    assert "  reasoning: " in out, out + result.stderr
+    assert "  result: " in out and "trials picked the right card" in out
+    strips = list(tmp_path.glob("trial_1_seed_100000.png"))
+    assert strips, out
+    import cv2
+
+    strip = cv2.imread(str(strips[0]))
+    assert strip is not None and strip.shape[1] >= 2 * 224, "a strip of several front-camera frames"

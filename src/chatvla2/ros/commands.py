@@ -13,12 +13,22 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20,
                         help="stop after this many action chunks; 0 runs until Ctrl-C")
     parser.add_argument("--instruction", default="pick the card that answers the equation on the board",
-                        help="task instruction published on /chatvla/instruction")
+                        help="task instruction published on /chatvla/instruction (a MuJoCo scene brings its own)")
+    parser.add_argument("--trials", type=int, default=0,
+                        help="MuJoCo backend: run this many scenes (seeds from the parameter file's on), "
+                             "a fresh stack each, and report per trial whether the right card was picked")
+    parser.add_argument("--trial-seconds", type=float, default=15.0,
+                        help="simulated seconds before a trial counts as failed")
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"),
+                        help="folder for the per-trial PNG strips")
 
 
 def run(args: argparse.Namespace) -> int:
-    from chatvla2.ros.stack import run_stack
+    from chatvla2.ros.stack import run_stack, run_trials
 
+    if args.trials > 0:
+        run_trials(args.params, args.trials, args.trial_seconds, args.out)
+        return 0
     return run_stack(args.params, args.steps, args.instruction)
 
 

@@ -61,6 +61,9 @@ class SimArmNode(Node):
                              SimConfig(image_height_px=size, image_width_px=size, cameras=tuple(self.cameras)))
         self.frame_every = max(1, int(round(1.0 / (camera_hz * self.dt_s))))
         self.step_count = 0
+        # (success, reason) from the simulator's ground truth, refreshed with every camera frame
+        # inside this node's own callback, so readers never race the physics step.
+        self.last_outcome: tuple[bool, str] = (False, "not started")
         self.image_pubs = {c: self.create_publisher(Image, f"/cameras/{c}/image_raw", SENSOR_QOS) for c in self.cameras}
         self.info_pubs = {c: self.create_publisher(CameraInfo, f"/cameras/{c}/camera_info", SENSOR_QOS)
                           for c in self.cameras}
@@ -110,6 +113,7 @@ class SimArmNode(Node):
             self.step_count += 1
             if self.step_count % self.frame_every == 0:
                 self.publish_frames(stamp)
+                self.last_outcome = self.arm.outcome()
 
     def publish_frames(self, stamp) -> None:
         for camera in self.cameras:
@@ -127,6 +131,12 @@ class SimArmNode(Node):
             p[:, :3] = self.arm.camera_matrix(camera)
             info.p = p.ravel().tolist()
             self.info_pubs[camera].publish(info)
+
+
+    def destroy_node(self) -> None:
+        if self.backend == "mujoco":
+            self.arm.close()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,6 +1,13 @@
 """The MuJoCo arm as a driver: a task scene stepped in fine time slices, following a joint trajectory,
-reporting joint states and camera frames. The ROS sim arm node is a thin shell around this class."""
+reporting joint states and camera frames. The ROS sim arm node is a thin shell around this class.
+
+An EGL/OSMesa context is current in the thread that made it only, and a multi-threaded ROS
+executor calls back from any of its threads, so the renderer lives on one thread of its own: the
+scene is built and every frame rendered there, whoever asks.
+"""
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -12,8 +19,9 @@ from chatvla2.sim.trajectory import TrajectoryFollower
 class MujocoArm:
     def __init__(self, robot: RobotSpec, task: str = "math", seed: int = 0, split: str = "train",
                  config: SimConfig = SimConfig()) -> None:
+        self._gl_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mujoco-gl")
         self.env = TaskEnv(robot, config)
-        self.scene = self.env.reset(task, seed, split)
+        self.scene = self._gl_thread.submit(self.env.reset, task, seed, split).result()
         self.follower = TrajectoryFollower(self.env.qpos().astype(float))
         self.names = robot.command_names
 
@@ -38,7 +46,17 @@ class MujocoArm:
         return self.env.qpos().astype(float), self.env.qvel().astype(float)
 
     def render(self, camera: str) -> np.ndarray:
-        return self.env.render(camera)
+        """(H, W, 3) uint8 RGB, rendered on the arm's GL thread."""
+        return self._gl_thread.submit(self.env.render, camera).result()
+
+    def outcome(self) -> tuple[bool, str]:
+        """(success, reason) of the task right now, from the simulator's ground truth."""
+        return self.env.outcome()
+
+    def close(self) -> None:
+        """Free the renderer (on its own thread) and stop that thread."""
+        self._gl_thread.submit(self.env.close_renderer).result()
+        self._gl_thread.shutdown()
 
     def camera_matrix(self, camera: str) -> np.ndarray:
         """(3, 3) pinhole intrinsics of a simulated camera (square pixels, centred principal point)."""
