@@ -128,7 +128,9 @@ class ChatVLA2Processor:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "ChatVLA2Processor":
-        from transformers import AutoTokenizer
+        # The fast-tokenizer class directly: AutoTokenizer would read config.json (model type
+        # chatvla2, unknown to transformers) to pick a class and warn about the mismatch.
+        from transformers import PreTrainedTokenizerFast
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         directory = Path(directory)
@@ -136,7 +138,7 @@ class ChatVLA2Processor:
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"checkpoint '{directory}' is missing {name}")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(directory)
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
             image_processor = Qwen2VLImageProcessorPil.from_pretrained(directory)
         except (OSError, ValueError) as error:
             raise ValueError(f"checkpoint '{directory}': cannot read the tokenizer or "
