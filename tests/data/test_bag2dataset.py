@@ -51,3 +51,28 @@ def test_each_instruction_starts_an_episode_and_bad_frames_are_dropped(tmp_path,
     # only the bag's very last frame lacks a following command to serve as its action
     assert [len(e.qpos) for e in episodes] == [6, 5]
     assert any("yuv422" in str(p) for p in recording.problems)
+
+
+def test_bag2dataset_output_trains_one_step_unchanged(tmp_path):
+    """Lab data fine-tunes the model: converted episodes go straight into the trainer."""
+    import torch
+
+    from chatvla2.train.config import config_from_dict
+    from chatvla2.train.trainer import Trainer
+
+    out = tmp_path / "episodes"
+    result = subprocess.run([sys.executable, "-m", "chatvla2.cli", "bag2dataset", str(FIXTURE), "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    config = config_from_dict({
+        "stage": 1, "model": {"preset": "tiny"},
+        "data": {"episodes_dir": str(out), "image_text_fraction": 0.0, "cameras": ["front"]},
+        "optim": {"lr": 1e-3, "warmup_steps": 1}, "steps": 1, "batch_size": 2, "seed": 0,
+        "out_dir": str(tmp_path / "run"), "log_every": 1, "num_threads": 1, "device": "cpu",
+    })
+    trainer = Trainer(config, show_progress=False)
+    head_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n.startswith("head.")}
+    values = trainer.train_step(1)
+    assert all(np.isfinite(v) for v in values.values()), values
+    assert values["diffusion_loss"] > 0 and values["lm_loss"] > 0  # the bag's reasoning is a target
+    assert any(not torch.equal(p, head_before[n]) for n, p in trainer.model.named_parameters() if n in head_before)

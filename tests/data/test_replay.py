@@ -95,3 +95,15 @@ def test_record_then_replay_a_live_stack_bag(stack_bag, tmp_path):
     values, failures = write_report(result, recording, tmp_path / "r", "placeholder", {"latency_p95_ms": 1000.0})
     assert values["steps"] >= 10 and failures == []
     assert values["mae_first_step_arm_rad"] < 0.05
+
+
+def test_replay_with_the_shipped_model_reports_its_reasoning_and_errors(tmp_path):
+    robot = load_robot_spec("franka_fr3")
+    recording = read_stack_bag(FIXTURE)
+    result = replay(recording, load_policy(str(Path(__file__).parents[2] / "models" / "chatvla2-tiny"), robot), robot)
+    values, failures = write_report(result, recording, tmp_path / "r", "models/chatvla2-tiny", {})
+    assert failures == [] and values["steps"] >= 10
+    assert np.isfinite(values["mae_arm_rad"]) and values["mae_arm_rad"] > 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    reasoning = report["reasoning_segments"][0]["reasoning"]
+    assert reasoning and "placeholder" not in reasoning  # the model's own words, not the recorded ones
