@@ -30,7 +30,8 @@ def small_stack_params(tmp: Path) -> Path:
 
 
 def stack_env() -> dict[str, str]:
-    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(100, 200)),
+    # Linux keeps domain ids below 102 clear of the ephemeral port range (tests/ros/conftest.py).
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(10, 99)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1", MUJOCO_GL="egl")
     return env
 
