@@ -1,4 +1,5 @@
 """Packaging for pip (editable install in .venv) and for colcon (ament_python)."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -30,6 +31,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.xml")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
+        (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
+        (f"share/{PACKAGE}/models/chatvla2-tiny", [f for f in glob("models/chatvla2-tiny/*") if os.path.isfile(f)]),
     ],
     zip_safe=False,
     entry_points={

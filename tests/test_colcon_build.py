@@ -27,5 +27,8 @@ def test_colcon_build_installs_nodes_launch_and_config(tmp_path):
     assert (share / "launch" / "sim.launch.xml").is_file()
     assert (share / "config" / "sim.yaml").is_file()
     assert (share / "config" / "robots" / "franka_fr3.yaml").is_file()
+    assert (share / "config" / "sim_model.yaml").is_file()
+    # the shipped model travels with the package, so `policy: models/chatvla2-tiny` resolves anywhere
+    assert (share / "models" / "chatvla2-tiny" / "model.safetensors").is_file()
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "chatvla2").is_file()
     shutil.rmtree(tmp_path / "build")

@@ -29,3 +29,13 @@ def config_dir() -> Path:
 
 def models_dir() -> Path:
     return share_dir() / "models"
+
+
+def resolve_data_path(spec: str | Path) -> Path:
+    """A path as given if it exists; else, when relative, the same path under the share folder
+    (so `models/chatvla2-tiny` works from any directory and after `colcon build`)."""
+    path = Path(spec).expanduser()
+    if path.exists() or path.is_absolute():
+        return path
+    shared = share_dir() / path
+    return shared if shared.exists() else path

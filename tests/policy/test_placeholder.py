@@ -1,4 +1,6 @@
 """The placeholder policy answers honestly and produces valid chunks for the robot."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,13 @@ def test_missing_joints_are_rejected():
 def test_unknown_policy_name_is_an_error():
     with pytest.raises(ValueError, match="unknown policy"):
         load_policy("no-such-policy", ROBOT)
+
+
+def test_relative_model_path_resolves_under_the_package_from_any_directory(tmp_path, monkeypatch):
+    from chatvla2.paths import resolve_data_path, share_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_path("models/chatvla2-tiny") == share_dir() / "models" / "chatvla2-tiny"
+    assert resolve_data_path("models/no_such_model") == Path("models/no_such_model")  # error names what was asked
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    assert resolve_data_path("models/mine") == Path("models/mine")  # the working directory comes first

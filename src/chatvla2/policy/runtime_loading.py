@@ -5,9 +5,8 @@ caller owns the result and calls `close_policy` when done (the async runtime hol
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from chatvla2.control.robot import RobotSpec
+from chatvla2.paths import resolve_data_path
 from chatvla2.policy.interface import Policy
 from chatvla2.policy.placeholder import PlaceholderPolicy
 from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
@@ -19,7 +18,7 @@ def build_policy(spec: str, robot: RobotSpec, config: RuntimeConfig, device: str
     torch_threads > 0 sets torch's CPU thread count (0 keeps torch's default)."""
     if spec == "placeholder":
         return PlaceholderPolicy(robot)
-    path = Path(spec).expanduser()
+    path = resolve_data_path(spec)
     if not path.is_dir():
         raise FileNotFoundError(
             f"policy checkpoint directory '{path}' does not exist: set the 'policy' parameter to a "
