@@ -38,7 +38,7 @@ from chatvla2.policy.runtime_loading import build_policy, close_policy
 from chatvla2.policy.runtime_stats import InferenceStats
 from chatvla2.ros.conversions import chunk_to_trajectory, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
-from chatvla2.ros.node_helpers import declare
+from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -227,19 +227,4 @@ def start_inference(node: InferenceNode) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = InferenceNode()
-        if node.autostart:
-            start_inference(node)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(InferenceNode, args, prepare=lambda node: start_inference(node) if node.autostart else None)

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -15,13 +15,21 @@ def declare(node: Node, name: str, default: Any, description: str) -> Any:
         name, default, ParameterDescriptor(description=description)).value
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """rclpy.init, spin one node, shut down cleanly on Ctrl-C or SIGTERM (ros2/demos pattern)."""
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
+             prepare: Callable[[Node], None] | None = None,
+             keep_going: Callable[[], bool] = lambda: True) -> None:
+    """rclpy.init, spin one node while `keep_going()`, shut down cleanly on Ctrl-C or SIGTERM
+    (ros2/demos pattern). `prepare(node)` runs once before spinning (e.g. lifecycle transitions)."""
     rclpy.init(args=args)
     node = None
     try:
         node = make_node()
-        rclpy.spin(node)
+        if prepare is not None:
+            prepare(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and keep_going():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -79,21 +79,8 @@ def record(output: Path, cameras: list[str], command_topic: str, duration_s: flo
     """`chatvla2 record`: record until duration_s has passed (0: until Ctrl-C/SIGTERM)."""
     import time
 
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    rclpy.init(args=["--ros-args", "-p", f"output:={output}", "-p", f"command_topic:={command_topic}",
-                     "-p", f"camera_names:=[{','.join(cameras)}]"])
-    node = None
-    try:
-        node = RecorderNode()
-        end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
-        while rclpy.ok() and time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
+    run_node(RecorderNode, ["--ros-args", "-p", f"output:={output}", "-p", f"command_topic:={command_topic}",
+                            "-p", f"camera_names:=[{','.join(cameras)}]"],
+             keep_going=lambda: time.monotonic() < end)
     return Path(output)
