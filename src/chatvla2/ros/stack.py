@@ -60,7 +60,8 @@ class StackMonitor(Node):
         self.create_subscription(String, "/chatvla/reasoning", self.on_reasoning, COMMAND_QOS)
         self.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.on_chunk, COMMAND_QOS)
         self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS)
-        print(f"instruction: {instruction}", flush=True)
+        if per_chunk:
+            print(f"instruction: {instruction}", flush=True)
 
     def on_reasoning(self, msg: String) -> None:
         self.reasoning = msg.data
@@ -235,9 +236,13 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
             print(f"  result: {verdict} ({reason}) after {elapsed_s:.1f} s simulated", flush=True)
             strip = None
             if frames:
-                caption = (f"seed {scene.seed}: {truth} | {'success' if success else 'failure'}: {reason} | "
+                # At most 10 frames, evenly spread from the first to the last (the outcome).
+                picks = np.unique(np.linspace(0, len(frames) - 1, min(10, len(frames))).round().astype(int))
+                board_text = f"{board.text} = ? -> {board.result}" if board else scene.instruction
+                caption = (f"seed {scene.seed} | {board_text} | {'SUCCESS' if success else 'failure'}: {reason} | "
                            f"reasoning: {reasonings[-1] if reasonings else 'none'}")
-                strip = save_png(contact_sheet([frames[:10]], [caption]), out_dir / f"trial_{trial + 1}_seed_{scene.seed}.png")
+                strip = save_png(contact_sheet([[frames[i] for i in picks]], [caption]),
+                                 out_dir / f"trial_{trial + 1}_seed_{scene.seed}.png")
                 print(f"  strip: {strip}", flush=True)
             results.append(TrialResult(scene.seed, success, reason, elapsed_s, reasonings, strip))
     if results:
