@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -33,7 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         add_arguments(sub)
         sub.set_defaults(run=run)
     args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except (OSError, ValueError, RuntimeError) as error:
+        # Bad input (a missing file, a corrupt checkpoint, a wrong parameter) is the user's to
+        # fix: say what and where in one line. CHATVLA2_TRACEBACK=1 shows the full traceback.
+        if os.environ.get("CHATVLA2_TRACEBACK"):
+            raise
+        print(f"chatvla2 {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -54,3 +54,16 @@ def test_model_trial_in_mujoco_reports_outcome_and_saves_strip(ros_domain, tmp_p
 
     strip = cv2.imread(str(strips[0]))
     assert strip is not None and strip.shape[1] >= 2 * 224, "a strip of several front-camera frames"
+
+
+def test_missing_parameter_file_or_model_is_one_clear_line(ros_domain, tmp_path):
+    missing = subprocess.run([str(BIN / "chatvla2"), "run", "--params", str(tmp_path / "nope.yaml")], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert f"chatvla2 run: error: parameter file '{tmp_path / 'nope.yaml'}' does not exist" in missing.stderr
+    params = tmp_path / "no_model.yaml"
+    params.write_text((REPO / "config" / "sim.yaml").read_text().replace("policy: placeholder", "policy: /no/such/model"))
+    no_model = subprocess.run([str(BIN / "chatvla2"), "run", "--params", str(params), "--steps", "1"], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+    assert no_model.returncode == 2 and "Traceback" not in no_model.stderr, no_model.stderr
+    assert "/no/such/model" in no_model.stderr and "does not exist" in no_model.stderr, no_model.stderr

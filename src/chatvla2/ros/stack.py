@@ -232,6 +232,9 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
                 reasonings = list(stack.monitor.reasonings)
             finally:
                 stack.close()
+            if not success and stop.is_set():
+                print(f"  interrupted after {elapsed_s:.1f} s simulated", flush=True)
+                break
             verdict = "PICKED THE RIGHT CARD" if success else "did not pick the right card"
             print(f"  result: {verdict} ({reason}) after {elapsed_s:.1f} s simulated", flush=True)
             strip = None
