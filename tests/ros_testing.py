@@ -61,3 +61,9 @@ def spin_until(context, node, predicate, timeout_s: float) -> bool:
         executor.remove_node(node)
         executor.shutdown()
     return predicate()
+
+
+def stamp_among(stamp_s: float, stamps_s, tolerance_s: float = 1e-6) -> bool:
+    """Whether a stamp is one of `stamps_s`. Header stamps travel as (sec, nanosec); a float of
+    epoch seconds has ~0.2 us resolution, so compare within a microsecond, not bit for bit."""
+    return any(abs(stamp_s - other) <= tolerance_s for other in stamps_s)
