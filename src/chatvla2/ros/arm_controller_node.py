@@ -19,7 +19,7 @@ from chatvla2.control.controller import ArmController, ControllerConfig
 from chatvla2.control.gate import GateConfig
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.control.safety import SafetyConfig, limit_gripper_force
-from chatvla2.ros.conversions import trajectory_to_chunk
+from chatvla2.ros.conversions import node_now_s, trajectory_to_chunk
 from chatvla2.ros.drivers import DRIVER_PARAMETERS, make_driver
 from chatvla2.ros.drivers.sim import trajectory_point
 from chatvla2.ros.node_helpers import declare, run_node
@@ -77,7 +77,7 @@ class ArmControllerNode(Node):
                                f"{self.config.execution_mode} chunks, {mode}")
 
     def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return node_now_s(self)
 
     def on_chunk(self, msg: JointTrajectory) -> None:
         category = "malformed"

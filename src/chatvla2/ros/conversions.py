@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
+from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chatvla2.control.chunk import ActionChunk
@@ -12,6 +13,15 @@ NANOSECONDS = 1_000_000_000
 
 def time_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec / NANOSECONDS
+
+
+def duration_to_seconds(duration: Duration) -> float:
+    return duration.sec + duration.nanosec / NANOSECONDS
+
+
+def node_now_s(node: Node) -> float:
+    """The node's clock (ROS time: wall, or /clock with use_sim_time) in seconds."""
+    return node.get_clock().now().nanoseconds / NANOSECONDS
 
 
 def seconds_to_time(seconds: float) -> Time:
@@ -46,8 +56,7 @@ def trajectory_to_chunk(msg: JointTrajectory) -> ActionChunk:
         if len(point.positions) != width:
             raise ValueError(f"point {k} has {len(point.positions)} positions for {width} joints")
         rows.append(point.positions)
-    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec / NANOSECONDS
-                      for p in msg.points])
+    times = np.array([duration_to_seconds(p.time_from_start) for p in msg.points])
     step = times[0]
     if step <= 0 or not np.allclose(np.diff(times), step, rtol=1e-3, atol=1e-6):
         raise ValueError("action chunk points must be evenly spaced with time_from_start > 0")

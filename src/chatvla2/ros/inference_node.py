@@ -36,7 +36,7 @@ from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import RuntimeConfig
 from chatvla2.policy.runtime_loading import build_policy, close_policy
 from chatvla2.policy.runtime_stats import InferenceStats
-from chatvla2.ros.conversions import chunk_to_trajectory, time_to_seconds
+from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
 from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
@@ -191,7 +191,7 @@ class InferenceNode(LifecycleNode):
         self.stats.chunk(self.now_s() - observation.stamp_s)
 
     def now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return node_now_s(self)
 
     # Diagnostics ------------------------------------------------------------------------------
     def publish_diagnostics(self) -> None:

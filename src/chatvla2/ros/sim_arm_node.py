@@ -16,13 +16,11 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.ros.conversions import seconds_to_time, time_to_seconds
+from chatvla2.ros.conversions import duration_to_seconds, node_now_s, seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import array_to_image_msg
 from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 from chatvla2.sim.kinematic_arm import KinematicArm
-
-NANOSECONDS = 1_000_000_000
 
 
 class SimArmNode(Node):
@@ -73,7 +71,7 @@ class SimArmNode(Node):
     def now_s(self) -> float:
         if self.backend == "mujoco" and self.publish_clock:
             return self.arm.time_s
-        return self.get_clock().now().nanoseconds / NANOSECONDS
+        return node_now_s(self)
 
     def on_command(self, msg: JointTrajectory) -> None:
         if not msg.points or sorted(msg.joint_names) != sorted(self.names):
@@ -85,7 +83,7 @@ class SimArmNode(Node):
                 stamp_s = time_to_seconds(msg.header.stamp)
                 # A zero stamp means "start now" (JointTrajectoryController semantics).
                 start_s = self.arm.time_s + (stamp_s - self.now_s() if stamp_s > 0 else 0.0)
-                times = [p.time_from_start.sec + p.time_from_start.nanosec / NANOSECONDS for p in msg.points]
+                times = [duration_to_seconds(p.time_from_start) for p in msg.points]
                 self.arm.follow(msg.joint_names, start_s, times, [list(p.positions) for p in msg.points])
                 return
             by_name = dict(zip(msg.joint_names, msg.points[-1].positions))

@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.ros.arm_controller_node import ArmControllerNode
 from chatvla2.ros.camera_node import CameraNode
+from chatvla2.ros.conversions import time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
 from chatvla2.ros.inference_node import InferenceNode, start_inference
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
@@ -71,7 +71,7 @@ class StackMonitor(Node):
                 print(f"  reasoning: {msg.data}", flush=True)
 
     def on_image(self, msg: Image) -> None:
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp_s = time_to_seconds(msg.header.stamp)
         if self.frames and stamp_s - self.frames[-1][0] < self.film_every_s:
             return
         try:
@@ -122,6 +122,8 @@ class ComposedStack:
 
     def __init__(self, params_file: Path, instruction: str, monitor_options: dict,
                  sim_overrides: list[Parameter] | None = None) -> None:
+        if not params_file.is_file():
+            raise FileNotFoundError(f"parameter file '{params_file}' does not exist")
         rclpy.init(args=["--ros-args", "--params-file", str(params_file)],
                    signal_handler_options=SignalHandlerOptions.NO)
         self.done = threading.Event()
@@ -167,8 +169,6 @@ class ComposedStack:
 
 def run_stack(params_file: Path, steps: int, instruction: str) -> int:
     """Spin the composed stack until `steps` chunks were seen (0: until Ctrl-C/SIGTERM)."""
-    if not params_file.is_file():
-        raise FileNotFoundError(f"parameter file '{params_file}' does not exist")
     stop = threading.Event()
     with signals_set(stop):
         stack = ComposedStack(params_file, instruction, {"steps": steps})
@@ -182,25 +182,14 @@ def run_stack(params_file: Path, steps: int, instruction: str) -> int:
     return 0
 
 
-@dataclass
-class TrialResult:
-    seed: int
-    success: bool
-    reason: str
-    sim_time_s: float
-    reasonings: list[str]
-    strip: Path | None
-
-
-def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Path) -> list[TrialResult]:
+def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Path) -> list[bool]:
     """One fresh stack per MuJoCo scene (seeds from the parameter file's on); stops a trial at
-    success, a wrong card lifted, or `trial_seconds` of simulated time. Prints and returns results."""
+    success, a wrong card lifted, or `trial_seconds` of simulated time. Prints each trial and
+    returns whether each finished trial picked the right card."""
     from chatvla2.sim.contact_sheet import contact_sheet, save_png
 
-    if not params_file.is_file():
-        raise FileNotFoundError(f"parameter file '{params_file}' does not exist")
     stop = threading.Event()
-    results: list[TrialResult] = []
+    results: list[bool] = []
     with signals_set(stop):
         first_seed = None
         for trial in range(trials):
@@ -237,7 +226,6 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
                 break
             verdict = "PICKED THE RIGHT CARD" if success else "did not pick the right card"
             print(f"  result: {verdict} ({reason}) after {elapsed_s:.1f} s simulated", flush=True)
-            strip = None
             if frames:
                 # At most 10 frames, evenly spread from the first to the last (the outcome).
                 picks = np.unique(np.linspace(0, len(frames) - 1, min(10, len(frames))).round().astype(int))
@@ -247,8 +235,7 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
                 strip = save_png(contact_sheet([[frames[i] for i in picks]], [caption]),
                                  out_dir / f"trial_{trial + 1}_seed_{scene.seed}.png")
                 print(f"  strip: {strip}", flush=True)
-            results.append(TrialResult(scene.seed, success, reason, elapsed_s, reasonings, strip))
+            results.append(success)
     if results:
-        wins = sum(r.success for r in results)
-        print(f"\n{wins}/{len(results)} trials picked the right card", flush=True)
+        print(f"\n{sum(results)}/{len(results)} trials picked the right card", flush=True)
     return results

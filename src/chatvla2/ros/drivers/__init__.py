@@ -43,7 +43,7 @@ def make_driver(name: str, node: Node, robot: RobotSpec, params: dict[str, Any])
         return FrankaRos2Driver(node, robot, params)
     if name == "arx_r5":
         from chatvla2.control.drivers.arx_r5 import ArxR5Driver, make_single_arm
-        clock = lambda: node.get_clock().now().nanoseconds * 1e-9  # noqa: E731
+        from chatvla2.ros.conversions import node_now_s
         return ArxR5Driver(robot, make_single_arm(params["can_port"], params["arx_type"]),
-                           params["gripper_open_readout"], clock)
+                           params["gripper_open_readout"], lambda: node_now_s(node))
     raise ValueError(f"arm_controller parameter driver must be one of {DRIVERS}, got '{name}'")

@@ -11,7 +11,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chatvla2.control.drivers.base import JointReading
 from chatvla2.control.robot import RobotSpec
-from chatvla2.ros.conversions import seconds_to_duration
+from chatvla2.ros.conversions import node_now_s, seconds_to_duration
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 
 
@@ -25,7 +25,7 @@ class JointStateCache:
 
     def on_joint_state(self, msg: JointState) -> None:
         self.reading = JointReading(tuple(msg.name), np.asarray(msg.position, dtype=float),
-                                    self.node.get_clock().now().nanoseconds * 1e-9)
+                                    node_now_s(self.node))
 
 
 def trajectory_point(names: list[str], positions: np.ndarray, period_s: float, node: Node) -> JointTrajectory:
