@@ -22,6 +22,25 @@ def test_questions_answer_from_the_scene():
     assert side == ("left" if toy_y > cup_y else "right")
 
 
+def test_reading_boards_ask_to_read_but_not_to_compute():
+    scene = sample_scene("math", 3, "reading")
+    pairs = dict(scene_questions(scene))
+    assert pairs["what does the board say?"] == scene.equation.text
+    assert not any(q.startswith("what is") for q in pairs)
+    assert {pairs[f"which card shows {c.digit}?"] for c in scene.cards} == {
+        "the first from the left", "the second from the left", "the third from the left"}
+
+
+def test_arithmetic_facts_cover_every_equation_in_the_reasoning_form():
+    from chatvla2.data.image_text import arithmetic_pairs
+    from chatvla2.sim import splits
+
+    facts = dict(arithmetic_pairs())
+    assert len(facts) == len(splits.all_equations())
+    for e in splits.all_equations():
+        assert facts[f"what is the answer to {e.text}?"] == f"{e.text} = {e.result}"
+
+
 def test_dataset_serves_rendered_qa_and_skips_bad_files(tmp_path):
     env = TaskEnv(load_robot_spec("franka_fr3"), SimConfig(image_height_px=64, image_width_px=64))
     paths = [record_qa(env, task, 1, "train", tmp_path) for task in ("math", "placement")]

@@ -53,3 +53,24 @@ def test_unknown_split_and_task_are_named():
         sample_scene("stack", 0)
     with pytest.raises(ValueError, match="card-swap split exists only for the math task"):
         sample_scene("placement", 0, "cardswap")
+
+
+def test_reading_boards_are_no_split_equation_and_cover_every_symbol_in_place():
+    boards = set(splits.reading_boards())
+    assert boards and not boards & set(splits.all_equations())
+    assert all(not 0 <= e.result <= 9 or (e.op == "x" and 0 in (e.a, e.b)) for e in boards)
+    for position in ("a", "b"):  # every digit appears at both operand places on some reading board
+        assert {getattr(e, position) for e in boards} == set(range(10))
+    assert {e.op for e in boards} == set(splits.OPERATORS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_reading_scenes_show_no_task_equation(seed):
+    scene = sample_scene("math", seed, splits.READING_SPLIT)
+    assert scene.split == splits.READING_SPLIT and scene.equation in splits.reading_boards()
+    digits = [c.digit for c in scene.cards]
+    assert len(set(digits)) == len(digits) == 3
+    ys = [c.pos_m[1] for c in scene.cards]
+    assert ys == sorted(ys, reverse=True)
+    assert scene == sample_scene("math", seed, splits.READING_SPLIT), "a scene is a function of its seed"

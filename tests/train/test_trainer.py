@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -30,6 +31,27 @@ def test_stage1_step_updates_vlm_and_head_and_logs(tiny_config, tmp_path):
     assert changed_head
     # Action statistics come from the data, not the identity placeholder.
     assert trainer.model.action_stats.action_min.min() < -1.0
+
+
+def test_arithmetic_facts_join_text_batches_in_their_share(tiny_config, tmp_path):
+    from chatvla2.train.samples import ARITHMETIC
+
+    raw = tiny_config(tmp_path / "run", **{"data.arithmetic_fraction": 0.5, "data.image_text_fraction": 0.9,
+                                           "batch_size": 8})
+    raw["data"]["image_text_dir"] = [raw["data"]["image_text_dir"]]  # a list of folders works too
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    drawn = [trainer.draw(step) for step in range(40)]
+    text = np.concatenate([positions for kind, positions in drawn if kind == "text"])
+    assert 0.3 < np.mean(text < 0) < 0.7
+    assert all((positions >= 0).all() for kind, positions in drawn if kind == "robot")
+    fact = trainer.text_sample(-1)
+    assert fact is ARITHMETIC[0] and fact.images == {}
+    step = next(s for s, (kind, positions) in enumerate(drawn) if kind == "text" and (positions < 0).any()
+                and (positions >= 0).any())
+    values = trainer.train_step(step)  # a batch mixing images and text-only facts trains
+    assert values["lm_loss_text"] > 0 and np.isfinite(values["loss"])
+    with pytest.raises(ValueError, match="arithmetic_fraction must be in"):
+        config_from_dict(tiny_config(tmp_path / "bad", **{"data.arithmetic_fraction": 1.5}))
 
 
 def test_full_run_writes_metrics_curves_and_a_loadable_model(tiny_config, tmp_path):

@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="episodes of a task, or image-text QA files from both tasks' scenes")
     parser.add_argument("--episodes", type=int, required=True, help="how many files to write")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--split", default="train", choices=("train", "heldout", "cardswap"))
+    parser.add_argument("--split", default="train", choices=("train", "heldout", "cardswap", "reading"),
+                        help="reading: image-text QA on boards that are no task equation (--task qa only)")
     parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--image-size", type=int, default=224, help="square camera images, pixels")
@@ -23,8 +24,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.split == "reading" and args.task != "qa":
+        raise ValueError("--split reading holds image-text boards only: use it with --task qa")
     if args.task == "qa":
-        tasks = ["math" if i % 2 == 0 else "placement" for i in range(args.episodes)]
+        tasks = ["math" if i % 2 == 0 or args.split == "reading" else "placement" for i in range(args.episodes)]
         split_of = {"math": args.split, "placement": "train" if args.split == "cardswap" else args.split}
         jobs = [EpisodeJob(t, args.seed + i, split_of[t], args.out, args.image_size, question_answers=True)
                 for i, t in enumerate(tasks)]

@@ -8,6 +8,7 @@ Question templates (a small regular vocabulary):
     math:      "what does the board say?" -> "{a} {op} {b}";  "what is {a} {op} {b}?" -> "{c}";
                "which card shows {d}?" -> "the {ordinal} from the left";
                "what number is on the {ordinal} card from the left?" -> "{d}"
+    (reading boards, `splits.reading_boards`, have no "what is" pair: their result is no digit)
     placement: "where is the {object}?" -> "the {object} is {ordinal} from the left";
                "is the toy left or right of the {ref}?" -> "left" | "right"
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from chatvla2.data.episode_dataset import episode_paths
 from chatvla2.data.episodes import EpisodeFileError
-from chatvla2.sim import scenes
+from chatvla2.sim import scenes, splits
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ LOG = logging.getLogger(__name__)
 def scene_questions(scene) -> list[tuple[str, str]]:
     if isinstance(scene, scenes.MathScene):
         e = scene.equation
-        pairs = [("what does the board say?", e.text), (f"what is {e.text}?", str(e.result))]
+        pairs = [("what does the board say?", e.text)]
+        if scene.split != splits.READING_SPLIT:  # a reading board's result is not a single digit
+            pairs.append((f"what is {e.text}?", str(e.result)))
         for i, card in enumerate(scene.cards):
             pairs.append((f"which card shows {card.digit}?", f"the {scenes.ORDINALS[i]} from the left"))
             pairs.append((f"what number is on the {scenes.ORDINALS[i]} card from the left?", str(card.digit)))
@@ -42,6 +45,12 @@ def scene_questions(scene) -> list[tuple[str, str]]:
         side = "left" if scene.positions_m["toy"][1] > scene.positions_m[ref][1] else "right"
         pairs.append((f"is the toy left or right of the {ref}?", side))
     return pairs
+
+
+def arithmetic_pairs() -> list[tuple[str, str]]:
+    """Text-only arithmetic facts, one per single-digit equation of every split, in the reasoning's
+    own "a op b = c" form: what a pretrained language model knows before it sees a robot."""
+    return [(f"what is the answer to {e.text}?", f"{e.text} = {e.result}") for e in splits.all_equations()]
 
 
 def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,

@@ -92,6 +92,8 @@ class PlacementScene:
 
 
 def sample_scene(task: str, seed: int, split: str = "train") -> MathScene | PlacementScene:
+    if task == "math" and split == splits.READING_SPLIT:
+        return sample_reading_scene(seed)
     if task == "math":
         return sample_math_scene(seed, split)
     if task == "placement":
@@ -111,10 +113,25 @@ def sample_math_scene(seed: int, split: str) -> MathScene:
     cards = []
     for slot in slots:
         digit = equation.result if slot == answer_slot else int(next(distractors))
-        pos = (CARD_X_M + rng.uniform(-0.03, 0.03), CARD_SLOT_Y_M[slot] + rng.uniform(-0.008, 0.008),
-               CARD_HALF_M[2])
-        cards.append(Card(digit=digit, slot=int(slot), pos_m=pos))
+        cards.append(Card(digit=digit, slot=int(slot), pos_m=card_position_m(rng, slot)))
     return MathScene(seed=seed, split=split, equation=equation, cards=tuple(cards))
+
+
+def sample_reading_scene(seed: int) -> MathScene:
+    """A board that is no task equation (`splits.reading_boards`) and three cards with any distinct
+    digits in any slots: image-text data only (it has no answer card, so no reasoning)."""
+    rng = np.random.default_rng([seed, 3])
+    boards = splits.reading_boards()
+    equation = boards[rng.integers(len(boards))]
+    slots = sorted(int(s) for s in rng.choice(splits.CARD_SLOTS, CARD_COUNT, replace=False))
+    digits = [int(d) for d in rng.choice(10, CARD_COUNT, replace=False)]
+    cards = tuple(Card(digit=d, slot=s, pos_m=card_position_m(rng, s)) for d, s in zip(digits, slots))
+    return MathScene(seed=seed, split=splits.READING_SPLIT, equation=equation, cards=cards)
+
+
+def card_position_m(rng: np.random.Generator, slot: int) -> tuple[float, float, float]:
+    """A card's centre in its slot, jittered a little in depth and sideways."""
+    return (CARD_X_M + rng.uniform(-0.03, 0.03), CARD_SLOT_Y_M[slot] + rng.uniform(-0.008, 0.008), CARD_HALF_M[2])
 
 
 def sample_placement_scene(seed: int, split: str) -> PlacementScene:

@@ -6,6 +6,9 @@ a salted hash of its text falls in one fifth of the hash space, or when it is a 
 (an operand range reserved for evaluation). Cards lie in 4 slots across the table; the rightmost
 slot never holds the answer in training or held-out episodes: the card-swap split puts the answer
 exactly there, with training equations, like the paper's intervention test.
+Reading boards (image-text data only): every `a op b` over digits that is no task's equation
+(its result is not a single digit, 7 + 8, 2 - 7, or it multiplies by 0), so QA on rendered boards
+teaches the model to read each symbol without ever showing it a held-out equation's board.
 Placement task: the reference object's distance from the robot (x) has a band reserved for
 evaluation.
 """
@@ -15,6 +18,7 @@ import hashlib
 from dataclasses import dataclass
 
 SPLITS = ("train", "heldout", "cardswap")
+READING_SPLIT = "reading"  # image-text QA scenes whose board is no task equation
 SPLIT_SALT = "chatvla2-split-v1"
 OPERATORS = ("+", "-", "x")
 CARD_SLOTS = 4
@@ -42,6 +46,13 @@ def all_equations() -> tuple[Equation, ...]:
     """Every equation whose operands and result are single digits 0..9."""
     found = [Equation(a, op, b) for op in OPERATORS for a in range(10) for b in range(10)]
     return tuple(e for e in found if 0 <= e.result <= 9 and not (e.op == "x" and 0 in (e.a, e.b)))
+
+
+def reading_boards() -> tuple[Equation, ...]:
+    """Every `a op b` over digits 0..9 that `all_equations` leaves out: no split's equation."""
+    tasks = set(all_equations())
+    found = [Equation(a, op, b) for op in OPERATORS for a in range(10) for b in range(10)]
+    return tuple(e for e in found if e not in tasks)
 
 
 def is_heldout_equation(equation: Equation) -> bool:

@@ -32,8 +32,11 @@ class ModelSection:
 @dataclass
 class DataSection:
     episodes_dir: str = "data/episodes/math"  # HDF5 episodes (`chatvla2 gen-data`)
-    image_text_dir: str | None = None  # image-text QA files (`chatvla2 gen-data --task qa`)
+    image_text_dir: str | list[str] | None = None  # image-text QA folder(s) (`chatvla2 gen-data --task qa`)
     image_text_fraction: float = 0.25  # stage 1: share of batches that are image-text QA
+    arithmetic_fraction: float = 0.0  # share of image-text samples that are text-only arithmetic
+    # facts ("what is the answer to 9 - 3?" -> "9 - 3 = 6", every single-digit equation): the tiny
+    # model's stand-in for the arithmetic a pretrained language model already knows
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
 
@@ -74,6 +77,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.data.arithmetic_fraction <= 1.0:
+            raise ValueError(f"data.arithmetic_fraction must be in [0, 1], got {self.data.arithmetic_fraction}")
         if self.stage == 1 and self.data.image_text_fraction > 0 and not self.data.image_text_dir:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:

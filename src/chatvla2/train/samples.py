@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from chatvla2.data.episode_dataset import EpisodeChunkDataset
-from chatvla2.data.image_text import ImageTextDataset
+from chatvla2.data.image_text import ImageTextDataset, arithmetic_pairs
 
 
 @dataclass
@@ -83,14 +83,18 @@ class EpisodeDataset:
 
 
 class QADataset:
-    def __init__(self, directory: str | Path) -> None:
-        root = Path(directory)
-        if not root.is_dir():
-            raise FileNotFoundError(f"image-text folder '{root}' does not exist: generate it with "
-                                    f"`chatvla2 gen-data --task qa --out {root} ...`")
-        self.pairs = ImageTextDataset(root)
+    """QA pairs of every usable file in one or more folders."""
+
+    def __init__(self, directories: str | Path | list[str | Path]) -> None:
+        roots = [Path(d) for d in ([directories] if isinstance(directories, (str, Path)) else directories)]
+        for root in roots:
+            if not root.is_dir():
+                raise FileNotFoundError(f"image-text folder '{root}' does not exist: generate it with "
+                                        f"`chatvla2 gen-data --task qa --out {root} ...`")
+        self.pairs = ImageTextDataset(roots)
         if not len(self.pairs):
-            raise ValueError(f"image-text folder '{root}' holds no usable QA file ({len(self.pairs.skipped)} skipped)")
+            names = ", ".join(f"'{r}'" for r in roots)
+            raise ValueError(f"image-text folder(s) {names} hold no usable QA file ({len(self.pairs.skipped)} skipped)")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -98,3 +102,6 @@ class QADataset:
     def text_sample(self, position: int) -> TextSample:
         raw = self.pairs[position]
         return TextSample(raw["images"], raw["question"], raw["answer"])
+
+
+ARITHMETIC = [TextSample({}, question, answer) for question, answer in arithmetic_pairs()]

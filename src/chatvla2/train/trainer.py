@@ -26,7 +26,7 @@ from chatvla2.model.normalization import ActionStats
 from chatvla2.train import checkpointing, distributed
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
-from chatvla2.train.samples import EpisodeDataset, QADataset
+from chatvla2.train.samples import ARITHMETIC, EpisodeDataset, QADataset
 from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
 
 LOG = logging.getLogger(__name__)
@@ -131,17 +131,27 @@ class Trainer:
         self.show_progress = show_progress and self.context.is_main
 
     def draw(self, step: int) -> tuple[str, np.ndarray]:
+        """The batch kind and this process's sample positions; in a text batch a negative position
+        -k-1 names arithmetic fact k (`data.arithmetic_fraction` of the samples)."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
         own = np.random.default_rng([self.config.seed, step, self.context.rank])
         size = len(self.qa) if kind == "text" else len(self.dataset)
-        return kind, own.integers(size, size=self.config.batch_size)
+        positions = own.integers(size, size=self.config.batch_size)
+        fraction = self.config.data.arithmetic_fraction
+        if kind == "text" and fraction > 0:
+            facts = own.integers(len(ARITHMETIC), size=self.config.batch_size)
+            positions = np.where(own.random(self.config.batch_size) < fraction, -facts - 1, positions)
+        return kind, positions
+
+    def text_sample(self, position: int):
+        return ARITHMETIC[-position - 1] if position < 0 else self.qa.text_sample(position)
 
     def train_step(self, step: int) -> dict[str, float]:
         kind, positions = self.draw(step)
         device = self.context.device
         if kind == "text":
-            batch = text_batch(self.model, [self.qa.text_sample(int(p)) for p in positions])
+            batch = text_batch(self.model, [self.text_sample(int(p)) for p in positions])
             output = self.step_module(batch)
             loss, values = output.loss, {"lm_loss_text": output.lm_loss.item(), "router_loss": output.router_loss.item()}
         else:
