@@ -117,3 +117,22 @@ def test_ddim_sampling_is_deterministic_with_a_seed():
     assert not torch.allclose(run(3), run(4))
     assert run(3).abs().max() <= 1.0 + 1e-6  # clipped to the normalised action range
     assert scheduler.inference_timesteps(10) == [90, 80, 70, 60, 50, 40, 30, 20, 10, 0]
+
+
+def test_precomputed_denoiser_matches_the_head_called_per_step():
+    """Sampling computes every step's conditions and modulations up front; the noise predictions
+    and the sampled chunk must be those of the plain per-step head."""
+    for following in (True, False):
+        model = head(following).eval()
+        randomise_modulation(model)
+        scheduler = NoiseScheduler(100)
+        noisy, _, state, obs, reasoning = inputs(batch=3)
+        timesteps = scheduler.inference_timesteps(10)
+        predict = model.denoiser(timesteps, state, obs, reasoning)
+        for step in (timesteps[0], timesteps[4], timesteps[-1]):
+            t = torch.full((3,), step)
+            torch.testing.assert_close(predict(noisy, t), model(noisy, t, state, obs, reasoning), rtol=1e-5, atol=1e-6)
+        per_step = scheduler.ddim_sample(lambda x, t: model(x, t, state, obs, reasoning), (3, 16, 8), 10,
+                                         torch.Generator().manual_seed(5))
+        prepared = scheduler.ddim_sample(predict, (3, 16, 8), 10, torch.Generator().manual_seed(5))
+        torch.testing.assert_close(prepared, per_step, rtol=1e-5, atol=1e-5)

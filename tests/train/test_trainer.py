@@ -33,7 +33,7 @@ def test_stage1_step_updates_vlm_and_head_and_logs(tiny_config, tmp_path):
     assert trainer.model.action_stats.action_min.min() < -1.0
 
 
-def test_arithmetic_facts_join_text_batches_in_their_share(tiny_config, tmp_path):
+def test_arithmetic_facts_and_question_filter_shape_text_batches(tiny_config, tmp_path):
     from chatvla2.train.samples import ARITHMETIC
 
     raw = tiny_config(tmp_path / "run", **{"data.arithmetic_fraction": 0.5, "data.image_text_fraction": 0.9,
@@ -50,6 +50,11 @@ def test_arithmetic_facts_join_text_batches_in_their_share(tiny_config, tmp_path
                 and (positions >= 0).any())
     values = trainer.train_step(step)  # a batch mixing images and text-only facts trains
     assert values["lm_loss_text"] > 0 and np.isfinite(values["loss"])
+    only_board = Trainer(config_from_dict(tiny_config(tmp_path / "board", **{"data.questions": ["what does the board say?"]})),
+                         show_progress=False)
+    assert len(only_board.qa) == 2 and {only_board.qa.text_sample(i).answer for i in range(2)} == {"1 + 2"}
+    with pytest.raises(ValueError, match="no image-text pair"):
+        Trainer(config_from_dict(tiny_config(tmp_path / "none", **{"data.questions": ["how tall?"]})), show_progress=False)
     with pytest.raises(ValueError, match="arithmetic_fraction must be in"):
         config_from_dict(tiny_config(tmp_path / "bad", **{"data.arithmetic_fraction": 1.5}))
 

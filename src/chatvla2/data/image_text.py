@@ -108,6 +108,16 @@ class ImageTextDataset:
     def __len__(self) -> int:
         return len(self.index)
 
+    def questions(self) -> list[str]:
+        """The question of every sample, in index order (one attribute read per file)."""
+        out, cached = [], {}
+        for path, k in self.index:
+            if path not in cached:
+                with h5py.File(path, "r") as f:
+                    cached = {path: json.loads(f.attrs["questions"])}
+            out.append(cached[path][k])
+        return out
+
     def __getitem__(self, item: int) -> dict:
         path, k = self.index[item]
         with h5py.File(path, "r") as f:

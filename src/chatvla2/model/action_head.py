@@ -12,6 +12,11 @@ identity). The condition c of block i is
 where the embeddings are pooled VLM hidden states (prompt tokens / reasoning tokens). With
 `reasoning_following=False` every block (and the final layer) uses obs, the paper's ablation.
 `condition_names()` says which condition each block uses.
+
+Sampling calls the head once per DDIM step with the same state and embeddings; only the timestep
+changes. `denoiser(timesteps, ...)` therefore computes every condition and every block's AdaLN
+modulation for all steps in one batched pass up front, and returns a `predict_noise(sample, t)`
+that runs only the token path: the same numbers as calling the head per step, less work per step.
 """
 from __future__ import annotations
 
@@ -55,9 +60,12 @@ class DiTBlock(nn.Module):
         nn.init.zeros_(self.adaLN_modulation[1].weight)
         nn.init.zeros_(self.adaLN_modulation[1].bias)
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """x (B, L, W), condition (B, W) -> (B, L, W)."""
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(condition).chunk(6, dim=-1)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
+                modulation: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, W), condition (B, W) or its precomputed `adaLN_modulation` (B, 6W) -> (B, L, W)."""
+        if modulation is None:
+            modulation = self.adaLN_modulation(condition)
+        shift1, scale1, gate1, shift2, scale2, gate2 = modulation.chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1)
         x = x + gate1[:, None] * self.attn(h, h, h, need_weights=False)[0]
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
@@ -73,8 +81,11 @@ class FinalLayer(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.adaLN_modulation(condition).chunk(2, dim=-1)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
+                modulation: torch.Tensor | None = None) -> torch.Tensor:
+        if modulation is None:
+            modulation = self.adaLN_modulation(condition)
+        shift, scale = modulation.chunk(2, dim=-1)
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
@@ -100,20 +111,48 @@ class ReasoningFollowingHead(nn.Module):
 
     def conditions(self, timesteps: torch.Tensor, state: torch.Tensor, observation_embedding: torch.Tensor,
                    reasoning_embedding: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        t_emb = self.time_mlp(timestep_embedding(timesteps, self.config.width))  # (B, W)
-        out = {"observation": t_emb + self.observation_proj(observation_embedding) + self.state_cond(state)}
+        """Condition name -> (N, W). timesteps (N,) with N a multiple of the batch B: row n pairs
+        timestep n with example n % B (several steps' conditions in one call)."""
+        t_emb = self.time_mlp(timestep_embedding(timesteps, self.config.width))  # (N, W)
+        fixed = {"observation": self.observation_proj(observation_embedding) + self.state_cond(state)}  # (B, W)
         if self.config.reasoning_following:
             if reasoning_embedding is None:
                 raise ValueError("reasoning_following head needs a reasoning_embedding")
-            out["reasoning"] = t_emb + self.reasoning_proj(reasoning_embedding)
-        return out
+            fixed["reasoning"] = self.reasoning_proj(reasoning_embedding)
+        repeats = t_emb.shape[0] // state.shape[0]
+        return {name: t_emb + value.repeat(repeats, 1) for name, value in fixed.items()}
+
+    def modulations(self, conditions: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each block's (N, 6W) and the final layer's (N, 2W) AdaLN modulation."""
+        names = self.condition_names()
+        blocks = [block.adaLN_modulation(conditions[name]) for block, name in zip(self.blocks, names)]
+        return blocks, self.final.adaLN_modulation(conditions[names[-1]])
+
+    def tokens(self, noisy_actions: torch.Tensor, state_token: torch.Tensor, blocks: list[torch.Tensor],
+               final: torch.Tensor) -> torch.Tensor:
+        """The token path: noisy_actions (B, H, A), state_token (B, 1, W) -> predicted noise (B, H, A)."""
+        x = torch.cat([state_token, self.action_in(noisy_actions)], dim=1) + self.position  # (B, 1+H, W)
+        for block, modulation in zip(self.blocks, blocks):
+            x = block(x, modulation=modulation)
+        return self.final(x[:, 1:], modulation=final)
 
     def forward(self, noisy_actions: torch.Tensor, timesteps: torch.Tensor, state: torch.Tensor,
                 observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor | None) -> torch.Tensor:
-        conditions = self.conditions(timesteps, state, observation_embedding, reasoning_embedding)
-        tokens = torch.cat([self.state_in(state)[:, None], self.action_in(noisy_actions)], dim=1)  # (B, 1+H, W)
-        x = tokens + self.position
-        names = self.condition_names()
-        for block, name in zip(self.blocks, names):
-            x = block(x, conditions[name])
-        return self.final(x[:, 1:], conditions[names[-1]])  # (B, H, A)
+        blocks, final = self.modulations(self.conditions(timesteps, state, observation_embedding, reasoning_embedding))
+        return self.tokens(noisy_actions, self.state_in(state)[:, None], blocks, final)
+
+    def denoiser(self, timesteps: list[int], state: torch.Tensor, observation_embedding: torch.Tensor,
+                 reasoning_embedding: torch.Tensor | None):
+        """`predict_noise(sample (B, H, A), t (B,)) -> (B, H, A)` for sampling at these timesteps,
+        with every sample-independent term computed once for all of them."""
+        batch = state.shape[0]
+        steps = torch.tensor(timesteps, device=state.device).repeat_interleave(batch)  # (K*B,) step-major
+        blocks, final = self.modulations(self.conditions(steps, state, observation_embedding, reasoning_embedding))
+        state_token = self.state_in(state)[:, None]  # (B, 1, W)
+        rows = {step: slice(k * batch, (k + 1) * batch) for k, step in enumerate(timesteps)}
+
+        def predict_noise(sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            row = rows[int(t[0])]
+            return self.tokens(sample, state_token, [m[row] for m in blocks], final[row])
+
+        return predict_noise

@@ -200,9 +200,10 @@ class ChatVLA2Model(nn.Module):
     @torch.no_grad()
     def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,
                        state: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
-                       steps: int | None = None) -> torch.Tensor:
+                       steps: int | None = None, precomputed_conditions: bool = True) -> torch.Tensor:
         """DDIM sampling of an action chunk: embeddings (B, D), state (B, S) or (S,) physical units
-        -> actions (B, H, A) physical units. A seeded `generator` makes the result deterministic."""
+        -> actions (B, H, A) physical units. A seeded `generator` makes the result deterministic.
+        `precomputed_conditions=False` calls the whole head per step (the benchmark's baseline)."""
         head = self.config.action_head
         state = torch.as_tensor(state, dtype=observation_embedding.dtype, device=self.device)
         if state.ndim == 1:
@@ -212,12 +213,16 @@ class ChatVLA2Model(nn.Module):
         state = self.action_stats.normalize_state(state)  # (B, S)
         batch = observation_embedding.shape[0]
 
-        def predict_noise(sample: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-            return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding)
+        steps = steps or head.inference_steps
+        if precomputed_conditions:  # every step's AdaLN modulations in one batched pass
+            predict_noise = self.head.denoiser(self.scheduler.inference_timesteps(steps), state,
+                                               observation_embedding, reasoning_embedding)
+        else:
+            def predict_noise(sample: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+                return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding)
 
-        scaled = self.scheduler.ddim_sample(predict_noise, (batch, head.horizon, head.action_dim),
-                                            steps or head.inference_steps, generator, self.device,
-                                            observation_embedding.dtype)
+        scaled = self.scheduler.ddim_sample(predict_noise, (batch, head.horizon, head.action_dim), steps,
+                                            generator, self.device, observation_embedding.dtype)
         return self.action_stats.unnormalize_actions(scaled)  # (B, H, A)
 
     def save_pretrained(self, directory: str | Path) -> None:

@@ -5,6 +5,8 @@
     naive+ddim   the same, with the few-step DDIM sampler: isolates the sampler's share.
     sync         our runtime, reason then act on every frame (the paper's evaluation mode).
     async        our runtime, reasoning refreshed in the background (every K frames / scene change).
+    async, per-step head  the same, with the head computing its conditions and AdaLN modulations
+                 at every DDIM step instead of once per chunk: the A/B of that optimisation.
 Weights are random (speed does not depend on their values) and every reasoning decodes exactly
 `reasoning_tokens` tokens. Frames come back to back (the runtime's own ceiling, no camera pacing);
 each is the same scene plus sensor noise, so async refreshes are the periodic ones.
@@ -87,7 +89,8 @@ class NaiveBaseline:
         observation_embedding, reasoning_embedding = prompt_hidden.mean(dim=1), generated.mean(dim=1)
         state = torch.as_tensor(observation.joint_positions, dtype=self.dtype, device=model.device)[None]
         if self.ddim_steps:
-            actions = model.sample_actions(observation_embedding, reasoning_embedding, state, steps=self.ddim_steps)
+            actions = model.sample_actions(observation_embedding, reasoning_embedding, state, steps=self.ddim_steps,
+                                           precomputed_conditions=False)
         else:
             actions = self.ddpm(observation_embedding, reasoning_embedding, model.action_stats.normalize_state(state))
         text = model.processor.decode(out.sequences[0, inputs["input_ids"].shape[1]:].tolist())
@@ -191,12 +194,15 @@ def run_speed_benchmark(preset_name: str, device: str, reasoning_tokens: int, fr
         baseline = NaiveBaseline(model, robot, reasoning_tokens, ddim_steps=ddim)
         rows.append(measure(name, baseline, observations(robot, naive_frames + 2), 2, device))
     two_rate = ChatVLA2TwoRateModel(model, robot, compile_head=compile_head, stop_at_end=False)
+    per_step = ChatVLA2TwoRateModel(model, robot, compile_head=False, stop_at_end=False,
+                                    precomputed_conditions=False)
     schedule = ReasoningScheduleConfig(refresh_every_frames=refresh_every_frames)
-    for mode, count in (("sync", naive_frames), ("async", frames)):
-        runtime = AsyncReasoningRuntime(two_rate, RuntimeConfig(mode=mode, max_reasoning_tokens=reasoning_tokens,
-                                                                schedule=schedule))
+    for name, mode, count, runner in (("sync", "sync", naive_frames, two_rate), ("async", "async", frames, two_rate),
+                                      ("async, per-step head", "async", frames, per_step)):
+        runtime = AsyncReasoningRuntime(runner, RuntimeConfig(mode=mode, max_reasoning_tokens=reasoning_tokens,
+                                                              schedule=schedule))
         try:
-            rows.append(measure(mode, runtime, observations(robot, count + 5), 5, device))
+            rows.append(measure(name, runtime, observations(robot, count + 5), 5, device))
         finally:
             runtime.close()
     return rows

@@ -34,6 +34,8 @@ class DataSection:
     episodes_dir: str = "data/episodes/math"  # HDF5 episodes (`chatvla2 gen-data`)
     image_text_dir: str | list[str] | None = None  # image-text QA folder(s) (`chatvla2 gen-data --task qa`)
     image_text_fraction: float = 0.25  # stage 1: share of batches that are image-text QA
+    questions: list[str] | None = None  # keep only image-text pairs asking one of these (None: all);
+    # the reading warm-up uses ["what does the board say?"]
     arithmetic_fraction: float = 0.0  # share of image-text samples that are text-only arithmetic
     # facts ("what is the answer to 9 - 3?" -> "9 - 3 = 6", every single-digit equation): the tiny
     # model's stand-in for the arithmetic a pretrained language model already knows

@@ -85,22 +85,27 @@ class EpisodeDataset:
 class QADataset:
     """QA pairs of every usable file in one or more folders."""
 
-    def __init__(self, directories: str | Path | list[str | Path]) -> None:
+    def __init__(self, directories: str | Path | list[str | Path], questions: list[str] | None = None) -> None:
         roots = [Path(d) for d in ([directories] if isinstance(directories, (str, Path)) else directories)]
         for root in roots:
             if not root.is_dir():
                 raise FileNotFoundError(f"image-text folder '{root}' does not exist: generate it with "
                                         f"`chatvla2 gen-data --task qa --out {root} ...`")
         self.pairs = ImageTextDataset(roots)
+        names = ", ".join(f"'{r}'" for r in roots)
         if not len(self.pairs):
-            names = ", ".join(f"'{r}'" for r in roots)
             raise ValueError(f"image-text folder(s) {names} hold no usable QA file ({len(self.pairs.skipped)} skipped)")
+        self.positions = list(range(len(self.pairs)))
+        if questions is not None:
+            self.positions = [i for i, question in enumerate(self.pairs.questions()) if question in set(questions)]
+            if not self.positions:
+                raise ValueError(f"no image-text pair in {names} asks any of {questions}")
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.positions)
 
     def text_sample(self, position: int) -> TextSample:
-        raw = self.pairs[position]
+        raw = self.pairs[self.positions[position]]
         return TextSample(raw["images"], raw["question"], raw["answer"])
 
 

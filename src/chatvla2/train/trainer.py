@@ -103,7 +103,7 @@ class Trainer:
         head_config = self.model.config.action_head
         self.dataset = EpisodeDataset(config.data.episodes_dir, config.data.cameras, head_config.horizon,
                                       config.data.frame_stride)
-        self.qa = QADataset(config.data.image_text_dir) if config.stage == 1 and config.data.image_text_fraction > 0 else None
+        self.qa = QADataset(config.data.image_text_dir, config.data.questions) if config.stage == 1 and config.data.image_text_fraction > 0 else None
         state = checkpointing.load_trainer_state(self.resume_dir) if self.resume_dir else None
         if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
             states, actions = self.dataset.all_states_and_actions()

@@ -1,0 +1,20 @@
+"""`chatvla2 bench` end to end on a few frames: every path runs, the table and RESULTS entry name
+the machine, the command and each path, and the runtime paths beat the naive baseline."""
+from chatvla2.cli import main
+
+
+def test_bench_runs_every_path_and_writes_the_table(tmp_path, capsys):
+    results = tmp_path / "RESULTS.md"
+    code = main(["bench", "--preset", "tiny", "--frames", "6", "--naive-frames", "2", "--reasoning-tokens", "4",
+                 "--refresh-every-frames", "3", "--results", str(results), "--notes", "test run"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in printed.splitlines()
+            if line.startswith("| ") and not line.startswith("| path")}
+    assert list(rows) == ["naive", "naive+ddim", "sync", "async", "async, per-step head"]
+    chunks_per_s = {name: float(cells[0]) for name, cells in rows.items()}
+    assert all(value > 0 for value in chunks_per_s.values())
+    assert chunks_per_s["naive+ddim"] > chunks_per_s["naive"]  # 10 DDIM steps vs 100 DDPM steps
+    written = results.read_text()
+    assert "inference_speed, preset tiny, cpu" in written and "`chatvla2 bench" in written
+    assert "| async, per-step head |" in written and written.rstrip().endswith("test run")
