@@ -16,7 +16,7 @@ torch.set_num_threads(2); torch.manual_seed(0)
 dirs, test_dir, steps, lr = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 qa = QADataset(dirs)
 mode = sys.argv[5] if len(sys.argv) > 5 else "all"
-board_idx = [i for i, (path, k) in enumerate(qa.pairs.index) if k == 0]
+board_idx = [i for i, question in enumerate(qa.pairs.questions) if question == "what does the board say?"]
 def qa_pick():
     if mode == "board" or (mode == "half" and rng.random() < 0.5):
         return qa.text_sample(int(board_idx[rng.integers(len(board_idx))]))

@@ -48,7 +48,7 @@ def test_dataset_serves_rendered_qa_and_skips_bad_files(tmp_path):
     (tmp_path / "cut.hdf5").write_bytes(paths[0].read_bytes()[:2000])
     dataset = ImageTextDataset(tmp_path)
     assert [p.name for p, _ in dataset.skipped] == ["cut.hdf5"]
-    assert len(dataset) == sum(check_qa_file(p) for p in paths)
+    assert len(dataset) == sum(len(check_qa_file(p)) for p in paths)
     sample = dataset[0]
     assert sample["images"]["front"].shape == (64, 64, 3) and sample["images"]["front"].std() > 10
     assert sample["question"] and sample["answer"]

@@ -71,8 +71,8 @@ def record_qa(env, task: str, seed: int, split: str, out_dir: Path) -> Path:
     return write_qa_file(path, task, seed, split, env.render("front"), scene_questions(scene))
 
 
-def check_qa_file(path: Path) -> int:
-    """Number of QA pairs in a valid file; EpisodeFileError naming the file otherwise."""
+def check_qa_file(path: Path) -> list[str]:
+    """The questions of a valid file, one per QA pair; EpisodeFileError naming the file otherwise."""
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("kind") != "qa":
@@ -88,7 +88,7 @@ def check_qa_file(path: Path) -> int:
         raise EpisodeFileError(f"{path}: unreadable image-text file ({error})") from None
     if len(questions) != len(answers) or not questions:
         raise EpisodeFileError(f"{path}: {len(questions)} questions for {len(answers)} answers")
-    return len(questions)
+    return questions
 
 
 class ImageTextDataset:
@@ -96,27 +96,19 @@ class ImageTextDataset:
 
     def __init__(self, sources) -> None:
         self.index, self.skipped = [], []
+        self.questions: list[str] = []  # the question of every sample, in index order
         for path in episode_paths(sources):
             try:
-                count = check_qa_file(path)
+                questions = check_qa_file(path)
             except EpisodeFileError as error:
                 LOG.warning("skipping image-text file: %s", error)
                 self.skipped.append((path, str(error)))
                 continue
-            self.index.extend((path, k) for k in range(count))
+            self.index.extend((path, k) for k in range(len(questions)))
+            self.questions.extend(questions)
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def questions(self) -> list[str]:
-        """The question of every sample, in index order (one attribute read per file)."""
-        out, cached = [], {}
-        for path, k in self.index:
-            if path not in cached:
-                with h5py.File(path, "r") as f:
-                    cached = {path: json.loads(f.attrs["questions"])}
-            out.append(cached[path][k])
-        return out
 
     def __getitem__(self, item: int) -> dict:
         path, k = self.index[item]

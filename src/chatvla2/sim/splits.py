@@ -42,17 +42,24 @@ class Equation:
         return {"+": self.a + self.b, "-": self.a - self.b, "x": self.a * self.b}[self.op]
 
 
+def digit_expressions() -> tuple[Equation, ...]:
+    """Every `a op b` over digits 0..9 and the three operators."""
+    return tuple(Equation(a, op, b) for op in OPERATORS for a in range(10) for b in range(10))
+
+
+def is_task_equation(equation: Equation) -> bool:
+    """Its result is a single digit 0..9, and it does not multiply by 0."""
+    return 0 <= equation.result <= 9 and not (equation.op == "x" and 0 in (equation.a, equation.b))
+
+
 def all_equations() -> tuple[Equation, ...]:
     """Every equation whose operands and result are single digits 0..9."""
-    found = [Equation(a, op, b) for op in OPERATORS for a in range(10) for b in range(10)]
-    return tuple(e for e in found if 0 <= e.result <= 9 and not (e.op == "x" and 0 in (e.a, e.b)))
+    return tuple(e for e in digit_expressions() if is_task_equation(e))
 
 
 def reading_boards() -> tuple[Equation, ...]:
     """Every `a op b` over digits 0..9 that `all_equations` leaves out: no split's equation."""
-    tasks = set(all_equations())
-    found = [Equation(a, op, b) for op in OPERATORS for a in range(10) for b in range(10)]
-    return tuple(e for e in found if e not in tasks)
+    return tuple(e for e in digit_expressions() if not is_task_equation(e))
 
 
 def is_heldout_equation(equation: Equation) -> bool:

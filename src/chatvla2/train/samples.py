@@ -97,7 +97,8 @@ class QADataset:
             raise ValueError(f"image-text folder(s) {names} hold no usable QA file ({len(self.pairs.skipped)} skipped)")
         self.positions = list(range(len(self.pairs)))
         if questions is not None:
-            self.positions = [i for i, question in enumerate(self.pairs.questions()) if question in set(questions)]
+            wanted = set(questions)
+            self.positions = [i for i, question in enumerate(self.pairs.questions) if question in wanted]
             if not self.positions:
                 raise ValueError(f"no image-text pair in {names} asks any of {questions}")
 
