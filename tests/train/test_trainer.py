@@ -111,3 +111,11 @@ def test_missing_episode_folder_is_named(tiny_config, tmp_path):
     raw = tiny_config(tmp_path / "run", **{"data.episodes_dir": str(tmp_path / "nowhere")})
     with pytest.raises(FileNotFoundError, match="nowhere"):
         Trainer(config_from_dict(raw), show_progress=False)
+
+
+def test_image_text_only_warm_up_draws_no_robot_batch(tiny_config, tmp_path):
+    trainer = Trainer(config_from_dict(tiny_config(tmp_path / "warm", **{"data.image_text_fraction": 1.0})),
+                      show_progress=False)
+    assert {trainer.draw(step)[0] for step in range(30)} == {"text"}
+    with pytest.raises(ValueError, match="image_text_fraction must be in"):
+        config_from_dict(tiny_config(tmp_path / "bad", **{"data.image_text_fraction": 1.2}))

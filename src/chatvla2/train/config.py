@@ -74,8 +74,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"stage must be 1 or 2, got {self.stage}")
-        if not 0.0 <= self.data.image_text_fraction < 1.0:
-            raise ValueError(f"data.image_text_fraction must be in [0, 1), got {self.data.image_text_fraction}")
+        if not 0.0 <= self.data.image_text_fraction <= 1.0:
+            raise ValueError(f"data.image_text_fraction must be in [0, 1], got {self.data.image_text_fraction}")
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
