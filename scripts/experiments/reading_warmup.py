@@ -2,10 +2,12 @@
 on image-text QA only (plus 20% text-only arithmetic facts) and report, every 250 steps, how many
 held-out boards it reads exactly, held-out card digits, and arithmetic answers.
 
-    python scripts/experiments/reading_warmup.py QA_DIR[,QA_DIR...] HELDOUT_QA_DIR STEPS LR [all|board|half]
+    python scripts/experiments/reading_warmup.py QA_DIR[,QA_DIR...] HELDOUT_QA_DIR STEPS LR [all|board|half|card] [SIDE]
     e.g. python scripts/experiments/reading_warmup.py runs/data/qa_reading,runs/data/qa_train \
              runs/data/qa_heldout 1500 3e-4 board
-'all' asks every QA question, 'board' only "what does the board say?", 'half' half of each.
+'all' asks every QA question, 'board' only "what does the board say?", 'half' half of each,
+'card' only "what number is on the ... card from the left?". SIDE (default 128, the tiny preset's)
+sets the processor's max_pixels to SIDE * SIDE (224 feeds the 224x224 camera image unscaled).
 """
 import glob, json, sys, time
 import h5py, numpy as np, torch
@@ -17,16 +19,20 @@ dirs, test_dir, steps, lr = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3]
 qa = QADataset(dirs)
 mode = sys.argv[5] if len(sys.argv) > 5 else "all"
 board_idx = [i for i, question in enumerate(qa.pairs.questions) if question == "what does the board say?"]
+card_idx = [i for i, question in enumerate(qa.pairs.questions) if question.startswith("what number is on")]
 def qa_pick():
     if mode == "board" or (mode == "half" and rng.random() < 0.5):
         return qa.text_sample(int(board_idx[rng.integers(len(board_idx))]))
+    if mode == "card":
+        return qa.text_sample(int(card_idx[rng.integers(len(card_idx))]))
     return qa.text_sample(int(rng.integers(len(qa))))
 test = []
 for p in sorted(glob.glob(test_dir + "/*.hdf5")):
     with h5py.File(p) as f:
         if f.attrs["source_task"] == "math":
             test.append((f["images/front"][0], list(zip(json.loads(f.attrs["questions"]), json.loads(f.attrs["answers"])))))
-model = ChatVLA2Model.from_preset("tiny"); model.train()
+side = int(sys.argv[6]) if len(sys.argv) > 6 else 128  # the processor's max_pixels = side * side
+model = ChatVLA2Model.from_preset("tiny", max_pixels=side * side); model.train()
 opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
 rng = np.random.default_rng(0)
 def gen(img, q, n=8):
