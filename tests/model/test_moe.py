@@ -101,3 +101,29 @@ def test_shared_expert_variant_uses_shared_expert():
     with torch.no_grad():
         moe.shared_expert.down_proj.weight.mul_(2.0)
     assert not torch.allclose(before, moe(x))
+
+
+def test_sorted_dispatch_equals_a_loop_over_experts():
+    moe = block(num_experts=6, top_k=2).eval()
+    tokens = torch.randn(40, 32)
+    with torch.no_grad():
+        _, selected, weights = moe.route(tokens, torch.zeros(40, dtype=torch.long))
+        expected = torch.zeros_like(tokens)
+        for index, expert in enumerate(moe.experts):
+            for slot in range(2):
+                rows = selected[:, slot] == index
+                expected[rows] += expert(tokens[rows]) * weights[rows, slot, None]
+        torch.testing.assert_close(moe.dispatch(tokens, selected, weights), expected)
+        one_token = moe.dispatch(tokens[:1], selected[:1], weights[:1])  # most experts get nothing
+        torch.testing.assert_close(one_token, expected[:1])
+
+
+def test_serving_skips_the_aux_loss_but_keeps_routing_statistics():
+    moe = block(num_experts=4, top_k=2).eval()
+    with torch.no_grad():  # stage 2 and validation still report the loss
+        moe(torch.randn(1, 8, 32))
+    assert moe.last_aux_loss is not None
+    with torch.inference_mode():
+        moe(torch.randn(1, 8, 32))
+    assert moe.last_aux_loss is None
+    assert int(moe.last_stats.tokens_per_expert.sum()) == 16

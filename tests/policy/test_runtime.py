@@ -1,6 +1,8 @@
 """The two-rate runtime over the real tiny ChatVLA-2 model (random weights, 2 CPU threads)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -58,6 +60,39 @@ def test_async_refreshes_periodically_and_on_new_instruction(model):
         switched = runtime.infer(observation(1.0, instruction="put the block on the left"))
         assert switched.info["reasoning_age_s"] == 0.0, "a new instruction never acts on the old reasoning"
     finally:
+        runtime.close()
+
+
+class GatedReasoning:
+    """The real wrapper, with `reason` held until the gate opens (a slow reasoning, on demand)."""
+
+    def __init__(self, two_rate: ChatVLA2TwoRateModel) -> None:
+        self.two_rate, self.gate = two_rate, threading.Event()
+        self.gate.set()
+        self.joint_names, self.step_dt_s = two_rate.joint_names, two_rate.step_dt_s
+        self.encode, self.act = two_rate.encode, two_rate.act
+
+    def reason(self, encoded, max_new_tokens):
+        self.gate.wait(10.0)
+        return self.two_rate.reason(encoded, max_new_tokens)
+
+
+def test_reasoning_begun_before_a_reset_is_never_served_after_it(model):
+    gated = GatedReasoning(ChatVLA2TwoRateModel(model, ROBOT, stop_at_end=False))
+    config = RuntimeConfig(mode="async", max_reasoning_tokens=4,
+                           schedule=ReasoningScheduleConfig(refresh_every_frames=1, scene_change_threshold=0.0))
+    runtime = AsyncReasoningRuntime(gated, config)
+    try:
+        runtime.infer(observation(4.0))
+        gated.gate.clear()
+        runtime.infer(observation(5.0))  # a periodic refresh starts and blocks
+        assert runtime.worker.busy
+        runtime.reset()  # next episode; its clock starts again at 0
+        threading.Timer(0.3, gated.gate.set).start()  # the old refresh ends while the new one waits
+        first = runtime.infer(observation(0.0, level=1))
+        assert first.info["reasoning_age_s"] == 0.0, "the first chunk acted on the last episode's reasoning"
+    finally:
+        gated.gate.set()
         runtime.close()
 
 

@@ -8,7 +8,7 @@ from chatvla2.cli import main
 def test_bench_runs_every_path_and_writes_the_table(tmp_path, capsys):
     results = tmp_path / "RESULTS.md"
     code = main(["bench", "--preset", "tiny", "--frames", "6", "--naive-frames", "2", "--reasoning-tokens", "4",
-                 "--refresh-every-frames", "3", "--results", str(results), "--notes", "test run"])
+                 "--refresh-every-frames", "3", "--repeats", "1", "--results", str(results), "--notes", "test run"])
     printed = capsys.readouterr().out
     assert code == 0
     rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in printed.splitlines()
@@ -20,3 +20,8 @@ def test_bench_runs_every_path_and_writes_the_table(tmp_path, capsys):
     written = results.read_text()
     assert "inference_speed, preset tiny, cpu" in written and time.strftime("%Y-%m-%d") in written
     assert "| async, per-step head |" in written and written.rstrip().endswith("test run")
+
+
+def test_bench_refuses_zero_repeats(capsys):
+    assert main(["bench", "--repeats", "0", "--results", ""]) == 2
+    assert "--repeats must be >= 1" in capsys.readouterr().err

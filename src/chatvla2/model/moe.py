@@ -121,23 +121,38 @@ class MoEBlock(nn.Module):
         context = self.current_context(batch, length, hidden_states.device)
         tokens = hidden_states.reshape(-1, hidden)  # (N, D)
         probs, selected, weights = self.route(tokens, context.modality.reshape(-1).to(tokens.device))
-        mixed = torch.zeros_like(tokens)  # (N, D)
-        for expert_index, expert in enumerate(self.experts):
-            token_index, slot = torch.where(selected == expert_index)
-            if token_index.numel() == 0:
-                continue
-            out = expert(tokens[token_index]) * weights[token_index, slot, None]  # (n, D)
-            mixed.index_add_(0, token_index, out.to(mixed.dtype))
+        mixed = self.dispatch(tokens, selected, weights)  # (N, D)
         if self.moe.kind == "shared":
             # Averaged, not summed, so that upcycled experts still reproduce the dense MLP.
             mixed = 0.5 * (mixed + self.shared_expert(tokens))
         self.record(probs, selected, context.valid.reshape(-1).to(tokens.device))
         return mixed.reshape(batch, length, hidden)
 
+    def dispatch(self, tokens: torch.Tensor, selected: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Each expert on its tokens, outputs weighted and summed back per token: (N, D).
+
+        The N*k token-slots are sorted by expert once, so every expert reads one contiguous slice
+        and the results return in one `index_add_`: a single host sync (the per-expert counts)
+        instead of one `where` per expert. Same arithmetic as a per-expert loop, bit for bit."""
+        flat = selected.reshape(-1)  # (N*k,)
+        order = flat.argsort(stable=True)  # token-slots grouped by expert
+        counts = torch.bincount(flat, minlength=self.num_experts).tolist()
+        token_of = order // selected.shape[1]  # (N*k,) the token of each sorted slot
+        outputs = [expert(chunk) for expert, chunk, count in
+                   zip(self.experts, tokens[token_of].split(counts), counts) if count]
+        if not outputs:
+            return torch.zeros_like(tokens)
+        weighted = torch.cat(outputs) * weights.reshape(-1)[order, None]  # (N*k, D)
+        return torch.zeros_like(tokens).index_add_(0, token_of, weighted.to(tokens.dtype))
+
     def record(self, probs: torch.Tensor, selected: torch.Tensor, valid: torch.Tensor) -> None:
         probs, selected = probs[valid], selected[valid]
-        self.last_aux_loss = (load_balancing_loss(probs, selected, self.num_experts)
-                              if self.moe.kind != "static" else probs.sum() * 0.0)
+        if torch.is_inference_mode_enabled():  # serving: no loss to train, only the statistics
+            self.last_aux_loss = None
+        elif self.moe.kind == "static":
+            self.last_aux_loss = probs.sum() * 0.0
+        else:
+            self.last_aux_loss = load_balancing_loss(probs, selected, self.num_experts)
         with torch.no_grad():
             counts = torch.bincount(selected.reshape(-1), minlength=self.num_experts)  # (E,)
             share = counts.float() / max(int(counts.sum()), 1)

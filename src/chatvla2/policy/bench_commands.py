@@ -18,10 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=150, help="frames timed for the async runtime")
     parser.add_argument("--naive-frames", type=int, default=10, help="frames timed for the naive and sync paths")
     parser.add_argument("--refresh-every-frames", type=int, default=30, help="async: reasoning refresh period K")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per row; the table shows the run with the median chunk rate")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run in bfloat16 (default: on for cuda, off for cpu)")
-    parser.add_argument("--compile-head", action="store_true", help="torch.compile the action head (cuda)")
+    parser.add_argument("--compile-head", action="store_true", help="torch.compile the action head's token path (CPU needs a C++ compiler; compiling takes ~1 min)")
     parser.add_argument("--results", default=str(RESULTS), help="markdown file the table is appended to ('' = none)")
     parser.add_argument("--notes", default="", help="text appended under the table")
 
@@ -35,11 +37,15 @@ def run(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"device '{args.device}' requested but torch sees no CUDA device", file=sys.stderr)
         return 2
+    if args.repeats < 1:
+        print(f"--repeats must be >= 1, got {args.repeats}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     bf16 = args.device.startswith("cuda") if args.bf16 is None else args.bf16
     robot = load_robot_spec("franka_fr3")
     rows = run_speed_benchmark(args.preset, args.device, args.reasoning_tokens, args.frames, args.naive_frames,
-                               args.refresh_every_frames, bf16, args.compile_head, robot)
+                               args.refresh_every_frames, bf16, args.compile_head, robot,
+                               repeats=args.repeats)
     print(format_table(rows))
     if args.results:
         command = " ".join(["chatvla2 bench"] + sys.argv[2:]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv)

@@ -92,6 +92,7 @@ class ReasoningWorker:
         self.error: BaseException | None = None
         self.busy = False
         self.finished = 0
+        self.epoch = 0  # bumped by forget(): a reasoning begun before it is dropped, never served
         self.stopping = False
         self.thread: threading.Thread | None = None
 
@@ -109,6 +110,7 @@ class ReasoningWorker:
     def forget(self) -> None:
         with self.changed:
             self.pending, self.latest, self.error = None, None, None
+            self.epoch += 1
 
     def wait_for(self, instruction: str, timeout_s: float) -> Reasoning:
         """Block until a reasoning about `instruction` exists; raise the worker's error if it failed."""
@@ -135,6 +137,7 @@ class ReasoningWorker:
                     self.changed.notify_all()
                     return
                 (observation, why), self.pending = self.pending, None
+                epoch = self.epoch
             start_s = time.perf_counter()
             try:
                 encoded = self.model.encode(observation, keep_cache=True)
@@ -145,9 +148,11 @@ class ReasoningWorker:
             except Exception as caught:  # reported to the next infer call, never lost
                 result, error = None, caught
             with self.changed:
+                if epoch != self.epoch:  # begun before a reset (another episode, maybe another clock)
+                    result, error = None, None
                 if error is not None:
                     self.error = error
-                elif self.latest is None or result.stamp_s >= self.latest.stamp_s:
+                elif result is not None and (self.latest is None or result.stamp_s >= self.latest.stamp_s):
                     self.latest = result
                     self.finished += 1
                 self.changed.notify_all()
