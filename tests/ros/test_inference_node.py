@@ -139,6 +139,16 @@ def test_lifecycle_configure_activate_deactivate_cleanup(rig_factory):
     assert int(values(status)["chunks_published"]) >= 5
 
 
+def test_reactivation_starts_the_policy_afresh(rig_factory):
+    rig = rig_factory()
+    assert rig.node.trigger_configure() == SUCCESS and rig.node.trigger_activate() == SUCCESS
+    rig.run(1.0)
+    assert rig.node.trigger_deactivate() == SUCCESS
+    assert rig.node.policy.chunks_served > 0
+    assert rig.node.trigger_activate() == SUCCESS
+    assert rig.node.policy.chunks_served == 0, "the policy kept its state across deactivate/activate"
+
+
 def test_stale_frames_are_dropped_not_used(rig_factory):
     rig = rig_factory(max_observation_age_s=0.3)
     assert rig.node.trigger_configure() == SUCCESS and rig.node.trigger_activate() == SUCCESS

@@ -6,7 +6,7 @@ text + action chunk.
          +--------cleanup----------+ (frees the model)                            ...
     configure: builds the policy from the `policy` parameter (a local checkpoint directory, or
                'placeholder'); a missing directory fails the transition with a clear error.
-    activate:  starts the inference thread; deactivate stops it (nothing is published while
+    activate:  resets the policy and starts the inference thread; deactivate stops it (nothing is published while
                inactive); cleanup frees the model.
 
 Each new frame of the first camera in `camera_names` triggers one observation built from the
@@ -97,6 +97,9 @@ class InferenceNode(LifecycleNode):
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        # Nothing from before a pause steers the arm after it: the first chunk waits for a
+        # reasoning about what the cameras show now.
+        self.policy.reset()
         self.running.set()
         self.worker = threading.Thread(target=self.inference_loop, name="inference", daemon=True)
         self.worker.start()
