@@ -80,5 +80,6 @@ def test_instruction_reaches_a_late_subscriber(rclpy_context, node_processes):
     assert spin_until(rclpy_context, node, received, timeout_s=30), node_processes.log("inference_node")
     infos = node.get_subscriptions_info_by_topic("/chatvla/instruction")
     assert infos and all(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-    assert node_processes.stop("inference_node") == 0 and inference.returncode == 0
+    code = node_processes.stop("inference_node")
+    assert code == 0 and inference.returncode == 0, f"exit status {code}:\n" + node_processes.log("inference_node")
     node.destroy_node()
