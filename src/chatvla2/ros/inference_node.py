@@ -6,8 +6,8 @@ text + action chunk.
          +--------cleanup----------+ (frees the model)                            ...
     configure: builds the policy from the `policy` parameter (a local checkpoint directory, or
                'placeholder'); a missing directory fails the transition with a clear error.
-    activate:  resets the policy and starts the inference thread; deactivate stops it (nothing is published while
-               inactive); cleanup frees the model.
+    activate:  resets the policy and starts the inference thread; deactivate stops it (nothing
+               is published while inactive); cleanup frees the model.
 
 Each new frame of the first camera in `camera_names` triggers one observation built from the
 newest frame of every camera and the newest joint state; anything older than
