@@ -107,6 +107,19 @@ def test_ablation_overrides_reach_the_model(tiny_config, tmp_path):
     assert trainer.model.head.condition_names() == ["observation"] * trainer.model.config.action_head.depth
 
 
+def test_crop_views_reach_a_fresh_model_and_must_match_a_checkpoint(tiny_config, tmp_path):
+    crops = {"front_cards": {"camera": "front", "box": [0.5, 0.1, 0.8, 0.9], "size": [112, 56]}}
+    raw = tiny_config(tmp_path / "run", **{"model.image_crops": crops, "steps": 1})
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    assert [v.name for v in trainer.model.processor.crop_views] == ["front_cards"]
+    assert np.isfinite(trainer.train_step(0)["loss"])  # a step with the view trains
+    trainer.model.save_pretrained(tmp_path / "saved")
+    changed = {"front_cards": {**crops["front_cards"], "size": [56, 56]}}
+    later = tiny_config(tmp_path / "later", **{"model.init_from": str(tmp_path / "saved"), "model.image_crops": changed})
+    with pytest.raises(ValueError, match="contradicts checkpoint"):
+        Trainer(config_from_dict(later), show_progress=False)
+
+
 def test_missing_episode_folder_is_named(tiny_config, tmp_path):
     raw = tiny_config(tmp_path / "run", **{"data.episodes_dir": str(tmp_path / "nowhere")})
     with pytest.raises(FileNotFoundError, match="nowhere"):

@@ -37,6 +37,7 @@ from chatvla2.model.config import ChatVLA2Config, preset
 from chatvla2.model.diffusion import NoiseScheduler
 from chatvla2.model.moe import RoutingStats
 from chatvla2.model.normalization import ActionStats
+from chatvla2.model.crop_views import parse_crop_views
 from chatvla2.model.processor import IGNORE_INDEX, ChatVLA2Processor, image_processor_for
 
 VLM_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
@@ -71,6 +72,7 @@ class ChatVLA2Model(nn.Module):
                  action_stats: ActionStats | None = None) -> None:
         super().__init__()
         self.config, self.processor = config, processor
+        processor.crop_views = parse_crop_views(config.image_crops)  # the config decides, also on load
         self.vlm = vlm if vlm is not None else backbone.build_backbone(config)
         head = config.action_head
         self.head = ReasoningFollowingHead(head, config.text_hidden_size)

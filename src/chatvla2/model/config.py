@@ -81,11 +81,18 @@ class ChatVLA2Config:
     min_pixels: int = 56 * 56
     max_pixels: int = 28 * 28 * 1280
     max_reasoning_tokens: int = 64
+    image_crops: dict[str, Any] = field(default_factory=dict)  # region-of-interest views fed as extra
+    # images, name -> {camera, box: [top, left, bottom, right] fractions, size: [w, h]} (crop_views.py)
     lm_loss_weight: float = 1.0
     diffusion_loss_weight: float = 1.0
     router_loss_weight: float = 0.01
     step_dt_s: float = 0.1  # time between action chunk rows when the policy executes them
     preset: str = "custom"
+
+    def __post_init__(self) -> None:
+        from chatvla2.model.crop_views import parse_crop_views
+
+        parse_crop_views(self.image_crops)  # a malformed view fails when the config is made or read
 
     def qwen2vl_config(self):
         """transformers' Qwen2VLConfig of the backbone (dense sizes; the MoE swap happens after)."""

@@ -8,7 +8,8 @@ grid_t*grid_h*grid_w/4 `<|image_pad|>` tokens. The prompt follows Qwen2-VL's cha
     <|im_end|>\\n<|im_start|>assistant\\n  target text  <|im_end|>
 
 Cameras are ordered by name when images come as a dict, so the same rig always gives the same
-token order. `encode` makes one example, `collate` a right-padded batch:
+token order; the processor's crop views (region-of-interest images cut from a camera, see
+`crop_views.py`) are added to such a dict first and ordered by their own names. `encode` makes one example, `collate` a right-padded batch:
 
     input_ids (B, T) long, attention_mask (B, T) long, mm_token_type_ids (B, T) int (1 = image),
     pixel_values (sum of patches, 3*2*14*14) float, image_grid_thw (num images, 3) long,
@@ -24,6 +25,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+
+from chatvla2.model.crop_views import CropView, with_crop_views
 
 IGNORE_INDEX = -100
 
@@ -45,9 +48,19 @@ def image_processor_for(min_pixels: int, max_pixels: int):
     return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
 
 
+def check_frame(frame, what: str) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"{what} must be an (H, W, 3) uint8 RGB array, got "
+                         f"{getattr(frame, 'shape', type(frame))} {getattr(frame, 'dtype', '')}")
+
+
 class ChatVLA2Processor:
-    def __init__(self, tokenizer, image_processor) -> None:
+    """`crop_views` (`chatvla2.model.crop_views`, set by the model from its config) add region-of-
+    interest images to every observation given as a camera-name mapping."""
+
+    def __init__(self, tokenizer, image_processor, crop_views: tuple[CropView, ...] = ()) -> None:
         self.tokenizer, self.image_processor = tokenizer, image_processor
+        self.crop_views = tuple(crop_views)
         ids = tokenizer.convert_tokens_to_ids(
             ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"])
         if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
@@ -64,11 +77,15 @@ class ChatVLA2Processor:
 
     def encode(self, images: Mapping[str, np.ndarray] | Sequence[np.ndarray], instruction: str,
                target_text: str | None = None) -> EncodedExample:
-        frames = [images[name] for name in sorted(images)] if isinstance(images, Mapping) else list(images)
-        for index, frame in enumerate(frames):
-            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ValueError(f"image {index} must be an (H, W, 3) uint8 RGB array, got "
-                                 f"{getattr(frame, 'shape', type(frame))} {getattr(frame, 'dtype', '')}")
+        if isinstance(images, Mapping):
+            for name, frame in images.items():
+                check_frame(frame, f"image '{name}'")
+            images = with_crop_views(images, self.crop_views)
+            frames = [images[name] for name in sorted(images)]
+        else:
+            frames = list(images)
+            for index, frame in enumerate(frames):
+                check_frame(frame, f"image {index}")
         pixel_values = grid = None
         ids = [self.im_start_id] + self.text_ids("user\n")
         types = [0] * len(ids)

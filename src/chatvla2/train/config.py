@@ -27,6 +27,7 @@ class ModelSection:
     dense_backbone: str | None = None  # local dense Qwen2-VL directory to upcycle (paper preset)
     moe_kind: str | None = None  # override: dynamic | static | shared | dense (ablations)
     reasoning_following: bool | None = None  # override: False is the no-reasoning-following ablation
+    image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 
 
 @dataclass

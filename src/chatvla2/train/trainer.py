@@ -50,7 +50,8 @@ def build_model(config: TrainConfig, resume_dir: Path | None) -> ChatVLA2Model:
 
     base = preset(config.model.preset)
     override_config(base, config)
-    return ChatVLA2Model.from_preset(config.model.preset, moe=base.moe, action_head=base.action_head)
+    return ChatVLA2Model.from_preset(config.model.preset, moe=base.moe, action_head=base.action_head,
+                                     image_crops=base.image_crops)
 
 
 def override_config(base, config: TrainConfig) -> None:
@@ -58,6 +59,8 @@ def override_config(base, config: TrainConfig) -> None:
         base.moe = dataclasses.replace(base.moe, kind=config.model.moe_kind)
     if config.model.reasoning_following is not None:
         base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
+    if config.model.image_crops is not None:
+        base.image_crops = dict(config.model.image_crops)
 
 
 def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
@@ -68,6 +71,9 @@ def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
     wanted = config.model.reasoning_following
     if wanted is not None and wanted != model.config.action_head.reasoning_following:
         raise ValueError(f"model.reasoning_following {wanted} contradicts checkpoint '{config.model.init_from}'")
+    if config.model.image_crops is not None and dict(config.model.image_crops) != model.config.image_crops:
+        raise ValueError(f"model.image_crops {config.model.image_crops} contradicts checkpoint "
+                         f"'{config.model.init_from}' ({model.config.image_crops})")
 
 
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
