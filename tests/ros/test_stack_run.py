@@ -48,6 +48,11 @@ def test_model_trial_in_mujoco_reports_outcome_and_saves_strip(ros_domain, tmp_p
     assert "instruction: pick up the card that shows the answer" in out
     assert "  reasoning: " in out, out + result.stderr
     assert "  result: " in out and "trials picked the right card" in out
+    # The stack runs on simulated time: stamps come from the sim arm's /clock and every node
+    # measures ages on it (a node left on wall time rejects each chunk as ~1.8e9 s old), so a slow
+    # machine slows the loop instead of starving it with stale joint states and stale chunks.
+    assert "joint state stale" not in out + result.stderr, out + result.stderr
+    assert "chunk answers an observation" not in out + result.stderr, out + result.stderr
     strips = list(tmp_path.glob("trial_1_seed_100000.png"))
     assert strips, out
     import cv2

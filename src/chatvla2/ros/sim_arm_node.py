@@ -4,7 +4,9 @@ controller and publishes /joint_states, so the controller cannot tell it from a 
 backend "kinematic": joints track the last trajectory point at their velocity limits (no cameras).
 backend "mujoco": the MuJoCo task scene (parameters task/seed/split) follows the trajectory
 through time, publishes /cameras/<name>/image_raw + camera_info from the simulator and, with
-publish_clock, the simulated time on /clock (stamps then use simulated time).
+publish_clock, the simulated time on /clock (stamps then use simulated time). Nodes that set
+use_sim_time then measure every age and timeout in simulated seconds, so a machine too slow for
+real time (real_time_factor below 1) slows the whole loop down instead of starving it.
 """
 from __future__ import annotations
 
@@ -32,7 +34,10 @@ class SimArmNode(Node):
                                 "JointTrajectory topic this arm obeys")
         self.backend = declare(self, "backend", "kinematic", "kinematic | mujoco")
         self.publish_clock = declare(self, "publish_clock", False, "Publish simulated time on /clock")
-        speed = declare(self, "real_time_factor", 1.0, "Simulated seconds per wall second (>= 1: real time or faster)")
+        speed = declare(self, "real_time_factor", 1.0, "Simulated seconds per wall second (1: real time; below 1 "
+                        "gives a slow machine time, with publish_clock and use_sim_time in the other nodes)")
+        if not speed > 0:
+            raise ValueError(f"sim_arm parameter real_time_factor must be > 0, got {speed}")
         self.names = list(robot.command_names)
         self.dt_s = 1.0 / rate_hz
         if self.backend == "mujoco":
