@@ -77,8 +77,13 @@ def test_dry_run_until_enabled():
     assert controller.actuation_enabled
 
 
-def test_joint_state_with_nan_or_missing_joints_is_refused():
+def test_joint_state_with_nan_missing_repeated_or_miscounted_joints_is_refused():
     controller = ArmController(ROBOT)
     assert "lacks" in controller.on_joint_state(["fr3_joint1"], np.zeros(1), 0.0)
     assert "NaN" in controller.on_joint_state(list(NAMES), np.full(8, np.nan), 0.0)
+    # A driver listing a joint twice: which value is the arm's is unknowable, so nothing is taken.
+    assert "repeats joints ['fr3_joint1']" in controller.on_joint_state(
+        list(NAMES) + ["fr3_joint1"], np.append(ROBOT.home_command, 1.0), 0.0)
+    assert "has 7 columns for 8 joint names" in controller.on_joint_state(list(NAMES), ROBOT.home_command[:-1], 0.0)
+    assert controller.interventions["joint state malformed"] == 3
     assert controller.tick(0.0).command is None

@@ -43,11 +43,25 @@ def test_mujoco_backend_obeys_trajectories_and_publishes_sim_time(rclpy_context,
     target = ROBOT.home_command.copy()
     target[0] += 0.3
     target[7] = 0.02
+    publisher = node.create_publisher(JointTrajectory, "/fr3_arm_controller/joint_trajectory", COMMAND_QOS)
+    spin_until(rclpy_context, node, lambda: publisher.get_subscription_count() > 0, timeout_s=10)
+    # Malformed commands are refused whole, with the reason logged, and the arm stays where it is.
+    names = list(ROBOT.command_names)
+    for bad_names in (names[:-1], names[:-1] + [names[0]], names + ["fr3_joint8"]):
+        bad = JointTrajectory(joint_names=bad_names)
+        bad.points.append(JointTrajectoryPoint(positions=[target[0]] * len(bad_names),
+                                               time_from_start=seconds_to_duration(0.2)))
+        publisher.publish(bad)
+    log_has = lambda text: text in node_processes.log("sim_arm_node")  # noqa: E731
+    refused = spin_until(rclpy_context, node, lambda: log_has("ignored command: command lacks joints"), timeout_s=10)
+    assert refused, node_processes.log("sim_arm_node")
+    start = len(seen["states"])
+    spin_until(rclpy_context, node, lambda: len(seen["states"]) > start + 50, timeout_s=10)
+    np.testing.assert_allclose(seen["states"][-1].position, ROBOT.home_command, atol=0.02)
+
     command = JointTrajectory(joint_names=list(reversed(ROBOT.command_names)))  # order must not matter
     command.points.append(JointTrajectoryPoint(positions=target[::-1].tolist(),
                                                time_from_start=seconds_to_duration(0.5)))
-    publisher = node.create_publisher(JointTrajectory, "/fr3_arm_controller/joint_trajectory", COMMAND_QOS)
-    spin_until(rclpy_context, node, lambda: publisher.get_subscription_count() > 0, timeout_s=10)
     publisher.publish(command)
     moved = spin_until(rclpy_context, node,
                        lambda: abs(seen["states"][-1].position[0] - target[0]) < 0.01

@@ -16,6 +16,7 @@ import numpy as np
 
 from chatvla2.control.chunk import EXECUTION_MODES, ActionChunk, make_executor
 from chatvla2.control.gate import ChunkRejected, GateConfig, check_chunk
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.control.safety import SafetyConfig, SafetyFilter, SafetyLimits
 
@@ -70,12 +71,11 @@ class ArmController:
 
     def on_joint_state(self, names: list[str], positions: np.ndarray, now_s: float) -> str | None:
         """Take a measured joint state; returns why it was refused, if it was."""
-        index = {name: i for i, name in enumerate(names)}
-        missing = [name for name in self.names if name not in index]
-        if missing or len(positions) != len(names):
+        try:
+            measured = columns_by_name(names, np.asarray(positions, dtype=float), self.names, "joint state")
+        except ValueError as error:  # JointNamesMismatch included
             self.interventions["joint state malformed"] += 1
-            return f"joint state lacks {missing}" if missing else "joint state names and positions differ in length"
-        measured = np.asarray([positions[index[name]] for name in self.names], dtype=float)
+            return str(error)
         if not np.all(np.isfinite(measured)):
             self.interventions["joint state non-finite"] += 1
             return "joint state holds NaN or infinite positions"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chatvla2.control.chunk import ActionChunk
+from chatvla2.control.joint_order import JointNamesMismatch, columns_by_name
 from chatvla2.control.robot import RobotSpec
 
 
@@ -29,15 +30,11 @@ class GateConfig:
 
 def reorder(chunk: ActionChunk, names: tuple[str, ...]) -> ActionChunk:
     """The chunk with columns in `names` order; ChunkRejected for unknown, missing or repeated names."""
-    given = list(chunk.joint_names)
-    repeated = sorted({name for name in given if given.count(name) > 1})
-    unknown = [name for name in given if name not in names]
-    missing = [name for name in names if name not in given]
-    if repeated or unknown or missing:
-        raise ChunkRejected("joint names", f"chunk joint names do not match the robot: unknown "
-                            f"{unknown}, missing {missing}, repeated {repeated}")
-    order = [given.index(name) for name in names]
-    return ActionChunk(names, chunk.positions[:, order], chunk.step_dt_s, chunk.stamp_s)
+    try:
+        positions = columns_by_name(chunk.joint_names, chunk.positions, names, "chunk", exact=True)
+    except JointNamesMismatch as error:
+        raise ChunkRejected("joint names", f"chunk joint names do not match the robot: {error}") from None
+    return ActionChunk(names, positions, chunk.step_dt_s, chunk.stamp_s)
 
 
 def check_chunk(chunk: ActionChunk, robot: RobotSpec, config: GateConfig,

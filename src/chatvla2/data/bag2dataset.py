@@ -16,10 +16,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.data import episodes
 from chatvla2.data.bag_reader import StackRecording
-from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before, ordered_columns
+from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before
 
 
 @dataclass
@@ -50,11 +51,11 @@ def _joint_state_at(recording: StackRecording, times: np.ndarray, names: tuple[s
     b = recording.joint_states[min(i + 1, len(times) - 1)]
     span = b.stamp_s - a.stamp_s
     w = 0.0 if span <= 0 else min(1.0, (t_s - a.stamp_s) / span)
-    pa, pb = (ordered_columns(s.names, s.positions, names, "joint state") for s in (a, b))
+    pa, pb = (columns_by_name(s.names, s.positions, names, "joint state") for s in (a, b))
     positions = (1 - w) * pa + w * pb
     if a.velocities is not None and b.velocities is not None:
-        velocities = (1 - w) * ordered_columns(a.names, a.velocities, names, "joint state") + \
-            w * ordered_columns(b.names, b.velocities, names, "joint state")
+        velocities = (1 - w) * columns_by_name(a.names, a.velocities, names, "joint state") + \
+            w * columns_by_name(b.names, b.velocities, names, "joint state")
     else:
         velocities = (pb - pa) / span if span > 0 else np.zeros_like(pa)
     return positions, velocities
@@ -90,10 +91,10 @@ def episodes_from_recording(recording: StackRecording, robot: RobotSpec, cameras
             i = latest_before(command_times, next_t)
             if i is not None:
                 command = recording.commands[i]
-                action = ordered_columns(command.names, command.positions, names, "arm command")
+                action = columns_by_name(command.names, command.positions, names, "arm command")
         elif source == "chunk" and round(frame.stamp_s, 6) in chunks:
             chunk = chunks[round(frame.stamp_s, 6)]
-            action = ordered_columns(chunk.joint_names, chunk.positions[0], names, "action chunk")
+            action = columns_by_name(chunk.joint_names, chunk.positions[0], names, "action chunk")
         elif next_t is not None and source == "next joint state":
             following = _joint_state_at(recording, joint_times, names, next_t)
             action = following[0] if following else None

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.controller import ArmController, ControllerConfig
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.data.bag_reader import StackRecording
 from chatvla2.policy.interface import Observation, Policy
@@ -47,14 +48,6 @@ class ReplayResult:
     skipped: Counter = field(default_factory=Counter)  # why frames were not evaluated
 
 
-def ordered_columns(names: tuple[str, ...], values: np.ndarray, wanted: tuple[str, ...], what: str) -> np.ndarray:
-    index = {name: i for i, name in enumerate(names)}
-    missing = [name for name in wanted if name not in index]
-    if missing:
-        raise ValueError(f"{what} lacks joints {missing}")
-    return values[..., [index[name] for name in wanted]]
-
-
 def latest_before(times: np.ndarray, t_s: float) -> int | None:
     i = int(np.searchsorted(times, t_s, side="right")) - 1
     return i if i >= 0 else None
@@ -73,7 +66,7 @@ class _RecordedActions:
     def for_frame(self, stamp_s: float, horizon: int, step_dt_s: float) -> tuple[np.ndarray | None, str]:
         chunk = self.chunks.get(round(stamp_s, 6))
         if chunk is not None:
-            rows = ordered_columns(chunk.joint_names, chunk.positions, self.names, "recorded chunk")
+            rows = columns_by_name(chunk.joint_names, chunk.positions, self.names, "recorded chunk")
             recorded = np.full((horizon, len(self.names)), np.nan)
             recorded[:min(horizon, len(rows))] = rows[:horizon]
             return recorded, "chunk"
@@ -86,7 +79,7 @@ class _RecordedActions:
             i = latest_before(self.command_times, t_s)
             if i is not None and t_s <= last_time:
                 names, positions = self.command_values[i]
-                recorded[k] = ordered_columns(names, positions, self.names, "recorded command")
+                recorded[k] = columns_by_name(names, positions, self.names, "recorded command")
         return (recorded, "commands") if np.isfinite(recorded).any() else (None, "none")
 
 
@@ -133,7 +126,7 @@ def replay(recording: StackRecording, policy: Policy, robot: RobotSpec, cameras:
             result.skipped[f"policy refused the observation: {error}"] += 1
             continue
         latency_ms = (time.perf_counter() - started) * 1e3
-        predicted = ordered_columns(output.joint_names, output.actions, robot.command_names, "policy output")
+        predicted = columns_by_name(output.joint_names, output.actions, robot.command_names, "policy output")
         recorded, source = recorded_actions.for_frame(frame.stamp_s, len(predicted), output.step_dt_s)
         answered_at = chunk_log_times.get(round(frame.stamp_s, 6))
         r = latest_before(reasoning_times, answered_at) if answered_at is not None else None

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 
@@ -38,11 +39,8 @@ class ModelPolicy:
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def state_of(self, observation: Observation) -> np.ndarray:
-        index = {name: i for i, name in enumerate(observation.joint_names)}
-        missing = [name for name in self.robot.command_names if name not in index]
-        if missing:
-            raise ValueError(f"observation lacks joints {missing}")
-        return observation.joint_positions[[index[name] for name in self.robot.command_names]]  # (A,)
+        return columns_by_name(observation.joint_names, observation.joint_positions, self.robot.command_names,
+                               "observation")  # (A,)
 
     def infer(self, observation: Observation) -> PolicyOutput:
         if not observation.images:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 
@@ -24,11 +25,7 @@ class PlaceholderPolicy:
 
     def infer(self, observation: Observation) -> PolicyOutput:
         names = self.robot.command_names
-        index = {name: i for i, name in enumerate(observation.joint_names)}
-        missing = [name for name in names if name not in index]
-        if missing:
-            raise ValueError(f"observation lacks joints {missing}")
-        current = observation.joint_positions[[index[name] for name in names]]  # (A,)
+        current = columns_by_name(observation.joint_names, observation.joint_positions, names, "observation")  # (A,)
         camera, image = next(iter(observation.images.items()))
         brightness = float(image.mean()) / 255.0
         direction = 1.0 if (self.chunks_served // self.chunks_per_sway) % 2 == 0 else -1.0

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation
 
@@ -126,11 +127,8 @@ class ChatVLA2TwoRateModel:
         return self.model.processor.decode(tokens), embedding
 
     def state_of(self, observation: Observation) -> np.ndarray:
-        index = {name: i for i, name in enumerate(observation.joint_names)}
-        missing = [name for name in self.joint_names if name not in index]
-        if missing:
-            raise ValueError(f"observation lacks joints {missing} that the model reads")
-        return observation.joint_positions[[index[name] for name in self.joint_names]]  # (S,)
+        return columns_by_name(observation.joint_names, observation.joint_positions, self.joint_names,
+                               "observation (joints the model reads)")  # (S,)
 
     @torch.inference_mode()
     def act(self, encoded: Encoded, reasoning_embedding: torch.Tensor, observation: Observation) -> np.ndarray:

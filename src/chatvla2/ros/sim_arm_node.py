@@ -17,6 +17,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.ros.conversions import duration_to_seconds, node_now_s, seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import array_to_image_msg
@@ -79,20 +80,19 @@ class SimArmNode(Node):
         return node_now_s(self)
 
     def on_command(self, msg: JointTrajectory) -> None:
-        if not msg.points or sorted(msg.joint_names) != sorted(self.names):
-            self.get_logger().error(f"ignored command for joints {list(msg.joint_names)}",
-                                    throttle_duration_sec=5.0)
-            return
         try:
+            if not msg.points:
+                raise ValueError("command has no points")
+            points = columns_by_name(msg.joint_names, np.array([list(p.positions) for p in msg.points], dtype=float),
+                                     self.names, "command", exact=True)  # (P, J)
             if self.backend == "mujoco":
                 stamp_s = time_to_seconds(msg.header.stamp)
                 # A zero stamp means "start now" (JointTrajectoryController semantics).
                 start_s = self.arm.time_s + (stamp_s - self.now_s() if stamp_s > 0 else 0.0)
                 times = [duration_to_seconds(p.time_from_start) for p in msg.points]
-                self.arm.follow(msg.joint_names, start_s, times, [list(p.positions) for p in msg.points])
+                self.arm.follow(self.names, start_s, times, points)
                 return
-            by_name = dict(zip(msg.joint_names, msg.points[-1].positions))
-            self.arm.command(np.array([by_name[name] for name in self.names], dtype=float))
+            self.arm.command(points[-1])
         except ValueError as error:
             self.get_logger().error(f"ignored command: {error}", throttle_duration_sec=5.0)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 
@@ -25,8 +26,8 @@ class RandomPolicy:
         self.rng = np.random.default_rng(self.seed)
 
     def infer(self, observation: Observation) -> PolicyOutput:
-        by_name = [observation.joint_names.index(n) for n in self.robot.command_names]
-        start = observation.joint_positions[by_name]
+        start = columns_by_name(observation.joint_names, observation.joint_positions, self.robot.command_names,
+                                "observation")
         steps = self.rng.normal(0.0, self.step_rad, (self.chunk_size, start.size))  # (H, 8)
         actions = np.clip(start + np.cumsum(steps, axis=0), self.low, self.high)
         actions[:, -1] = self.rng.choice([self.robot.gripper.width_min_m, self.robot.gripper.width_max_m])

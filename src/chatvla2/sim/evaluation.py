@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.policy.interface import Policy
 from chatvla2.sim.env import TaskEnv
 
@@ -39,8 +40,8 @@ def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split
             frames.append(observation.images["front"])
         output = policy.infer(observation)
         reasoning = output.reasoning
-        by_name = [output.joint_names.index(name) for name in env.robot.command_names]
-        for action in output.actions[:execute_steps, by_name]:  # (<=N, 8)
+        actions = columns_by_name(output.joint_names, output.actions, env.robot.command_names, "policy output")
+        for action in actions[:execute_steps]:  # (<=N, 8)
             env.step(np.asarray(action, dtype=float))
             step += 1
             success, reason = env.outcome()

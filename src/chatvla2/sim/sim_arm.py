@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.sim.env import SimConfig, TaskEnv
 from chatvla2.sim.trajectory import TrajectoryFollower
@@ -31,10 +32,7 @@ class MujocoArm:
 
     def follow(self, joint_names, start_s: float, times_from_start_s, points) -> None:
         """Follow points (P, len(joint_names)) given in any joint order; they must name every joint."""
-        if sorted(joint_names) != sorted(self.names):
-            raise ValueError(f"trajectory names joints {list(joint_names)}, the arm has {list(self.names)}")
-        order = [list(joint_names).index(name) for name in self.names]
-        points = np.asarray(points, dtype=float)[:, order]
+        points = columns_by_name(joint_names, np.asarray(points, dtype=float), self.names, "trajectory", exact=True)
         self.follower.set_trajectory(self.follower.target(self.time_s), start_s, times_from_start_s, points)
 
     def advance(self, duration_s: float) -> None:
