@@ -7,7 +7,10 @@ header.stamp, which is the stamp of the frame it answers (same clock, same machi
 same session for the baseline (the placeholder policy: transport and node overhead only) and the
 tiny model (random weights, saved to a temporary checkpoint), async and sync.
 
-    python benchmarks/dds_latency.py --seconds 20
+    python benchmarks/dds_latency.py --seconds 20 [--torch-threads 1,2]
+
+The node runs torch on 1 thread by default (its executor and DDS need a core too on small
+machines); --torch-threads 1,2 measures the tiny model async at each count in the same run.
 """
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ def save_tiny_checkpoint(directory: Path) -> Path:
     return directory
 
 
-def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Path) -> dict[str, float]:
+def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Path,
+            torch_threads: int = 1) -> dict[str, float]:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image, JointState
@@ -47,10 +51,10 @@ def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Pat
     from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 
     robot = load_robot_spec("franka_fr3")
-    log = open(log_dir / f"inference_{mode}.log", "w")
+    log = open(log_dir / f"inference_{mode}_{torch_threads}.log", "w")
     node_process = subprocess.Popen(
         [str(BIN / "inference_node"), "--ros-args", "-p", f"policy:={policy}", "-p", f"runtime_mode:={mode}",
-         "-p", "max_observation_age_s:=1.0"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+         "-p", "max_observation_age_s:=1.0", "-p", f"torch_threads:={torch_threads}"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
     probe = rclpy.create_node("latency_probe", context=context)
@@ -95,7 +99,7 @@ def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Pat
         node_process.wait(10)
         log.close()
     if not latencies_s:
-        raise RuntimeError(f"no chunk arrived from policy {policy} ({mode}); see {log_dir}/inference_{mode}.log")
+        raise RuntimeError(f"no chunk arrived from policy {policy} ({mode}); see {log_dir}/inference_{mode}_{torch_threads}.log")
     ms = np.asarray(latencies_s) * 1e3
     return {"chunks_per_s": len(ms) / seconds, "frames_per_s": sent / seconds,
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
@@ -105,16 +109,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per configuration")
     parser.add_argument("--rate-hz", type=float, default=30.0, help="camera frame rate")
+    parser.add_argument("--torch-threads", default="1",
+                        help="comma-separated torch thread counts for the tiny model, async (e.g. 1,2); "
+                             "sync runs with the first")
     parser.add_argument("--results", default=str(RESULTS), help="markdown file to append to ('' = none)")
     args = parser.parse_args()
     os.environ["ROS_DOMAIN_ID"] = str(10 + os.getpid() % 90)  # clear of other stacks; below 102
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = save_tiny_checkpoint(Path(tmp) / "tiny")
-        runs = [("placeholder (baseline: transport only)", "placeholder", "async"),
-                ("tiny model, async", str(checkpoint), "async"),
-                ("tiny model, sync", str(checkpoint), "sync")]
-        rows = [(label, measure(policy, mode, args.seconds, args.rate_hz, Path(tmp))) for label, policy, mode in runs]
+        threads = [int(n) for n in args.torch_threads.split(",")]
+        runs = [("placeholder (baseline: transport only)", "placeholder", "async", threads[0])]
+        runs += [(f"tiny model, async, {n} torch thread{'s' * (n > 1)}", str(checkpoint), "async", n) for n in threads]
+        runs += [(f"tiny model, sync, {threads[0]} torch thread{'s' * (threads[0] > 1)}", str(checkpoint), "sync",
+                  threads[0])]
+        rows = [(label, measure(policy, mode, args.seconds, args.rate_hz, Path(tmp), n))
+                for label, policy, mode, n in runs]
     table = ["| policy | frames/s sent | chunks/s received | latency p50 (ms) | latency p99 (ms) |", "|---|---|---|---|---|"]
     table += [f"| {label} | {r['frames_per_s']:.1f} | {r['chunks_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
               for label, r in rows]
