@@ -1,4 +1,4 @@
-"""Card-row reading experiments r8-r14 (docs/training.md, "The card digits are the wall now"):
+"""Card-row reading experiments r8-r16 (docs/training.md, "The card digits are the wall now"):
 train a fresh tiny VLM on image-text questions about the cards only (plus 20% text-only arithmetic
 facts, as in reading_warmup.py) and report, every 250 steps, on the held-out scenes: card rows read
 exactly ("what numbers are on the cards?" -> "0 3 6", left to right), single card close-ups read
@@ -17,6 +17,9 @@ a close-up is a 56x56 cut centred on one card of that view); 'slots' (one 56x56 
 rows 130-174 and the slot's columns, 4 x 4 more tokens; a close-up is an occupied slot's view).
 SIDE (default 128) sets the processor's max_pixels to SIDE * SIDE for the front image.
 TORCH_THREADS (default 2) sets torch's threads, to run two experiments side by side.
+CLOSE_UP_JITTER (px, default 0; VIEW 'row' only) moves each training close-up's centre by up to
+that many pixels of the row view in x and y, so a digit is seen at every offset from the image
+patch grid; with it the evaluation also reports close-ups jittered the same way (fixed seed).
 """
 import glob, json, os, sys, time
 
@@ -38,6 +41,7 @@ torch.manual_seed(0)
 dirs, test_dir, steps, lr = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 parts, view = sys.argv[5].split("+"), sys.argv[6]
 side = int(sys.argv[7]) if len(sys.argv) > 7 else 128
+jitter = int(os.environ.get("CLOSE_UP_JITTER", 0))
 assert set(parts) <= {"row", "close-up", "board"} and view in ("none", "row", "slots")
 assert "close-up" not in parts or view != "none", "close-ups are cut as the view cuts the cards"
 
@@ -70,14 +74,18 @@ def card_columns(crop):
     return runs
 
 
-def close_up(front, k, slots):
-    """The k-th card from the left, alone, at the scale the view shows it."""
+def close_up(front, k, slots, shift_rng=None):
+    """The k-th card from the left, alone, at the scale the view shows it (centred, or moved by up
+    to `jitter` px when a shift_rng is given)."""
     if view == "slots":
         return slot_view(front, slots[k])
     crop = row_view(front)
     c0, c1 = card_columns(crop)[k]
     rows = np.nonzero((crop[:, c0:c1].min(-1) > 150).sum(1) > 2)[0]
     cy, cx = (rows.min() + rows.max()) // 2, (c0 + c1) // 2
+    if shift_rng is not None and jitter:
+        cy = int(np.clip(cy + shift_rng.integers(-jitter, jitter + 1), 0, crop.shape[0]))
+        cx = int(np.clip(cx + shift_rng.integers(-jitter, jitter + 1), 0, crop.shape[1]))
     padded = np.pad(crop, ((28, 28), (28, 28), (0, 0)), mode="edge")
     return np.ascontiguousarray(padded[cy:cy + 56, cx:cx + 56])
 
@@ -115,7 +123,7 @@ def training_sample():
     if part == "row":
         return TextSample(images_of(front), ROW_Q, " ".join(str(d) for d, _ in row))
     k = int(rng.integers(len(row)))
-    return TextSample({"card": close_up(front, k, [s for _, s in row])}, CLOSE_UP_Q, str(row[k][0]))
+    return TextSample({"card": close_up(front, k, [s for _, s in row], rng)}, CLOSE_UP_Q, str(row[k][0]))
 
 
 test = []
@@ -135,17 +143,22 @@ def answer(images, question, tokens=8):
 
 def evaluate():
     model.eval()
-    rows = closeups = boards = arithmetic = 0
+    rows = closeups = shifted = boards = arithmetic = 0
+    shift_rng = np.random.default_rng(1)
     for front, equation, row in test:
         rows += answer(images_of(front), ROW_Q) == " ".join(str(d) for d, _ in row)
         boards += answer(images_of(front), BOARD_Q) == equation.text
         if view != "none":
             closeups += sum(answer({"card": close_up(front, k, [s for _, s in row])}, CLOSE_UP_Q, 3) == str(d)
                             for k, (d, _) in enumerate(row))
+        if jitter:
+            shifted += sum(answer({"card": close_up(front, k, [s for _, s in row], shift_rng)}, CLOSE_UP_Q, 3) == str(d)
+                           for k, (d, _) in enumerate(row))
         arithmetic += answer({}, f"what is the answer to {equation.text}?", 10) == f"{equation.text} = {equation.result}"
     model.train()
     n = len(test)
-    return f"rows {rows}/{n} close-ups {closeups}/{3 * n} boards {boards}/{n} arithmetic {arithmetic}/{n}"
+    moved = f" jittered close-ups {shifted}/{3 * n}" if jitter else ""
+    return f"rows {rows}/{n} close-ups {closeups}/{3 * n}{moved} boards {boards}/{n} arithmetic {arithmetic}/{n}"
 
 
 start = time.time()
