@@ -16,6 +16,15 @@ helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
 
+def enough(bag: Path) -> bool:
+    """The recording so far has > 100 joint states, front frames and the instruction."""
+    try:
+        recording = read_stack_bag(bag)
+    except Exception:  # a chunk half-written at this instant: look again later
+        return False
+    return len(recording.joint_states) > 100 and bool(recording.frames.get("front")) and bool(recording.instructions)
+
+
 @pytest.mark.integration
 def test_sigkill_mid_run_leaves_a_recoverable_bag(tmp_path):
     env = helpers.stack_env()
@@ -24,16 +33,13 @@ def test_sigkill_mid_run_leaves_a_recoverable_bag(tmp_path):
     recorder = helpers.start_recorder(bag, env, tmp_path / "recorder.log", flush_period_s=0.2)
     try:
         deadline = time.monotonic() + 60.0  # start-up of two processes on a busy 2-core machine
-        # Images dominate the size, so also let 3 s pass after the data starts flowing: enough
-        # joint states (100 Hz) even when a loaded machine drops some best-effort samples.
-        flowing_since = None
+        # Kill once the bag on disk (flushed, still open) holds every kind of message: waiting on
+        # the file's size alone let images fill it while the joint states' subscription was
+        # still being matched on a loaded machine.
         while time.monotonic() < deadline:
-            written = sum(f.stat().st_size for f in bag.glob("*.mcap"))
-            if flowing_since is None and written > 20_000:
-                flowing_since = time.monotonic()
-            if written >= 150_000 and flowing_since is not None and time.monotonic() - flowing_since > 3.0:
+            if any(f.stat().st_size > 150_000 for f in bag.glob("*.mcap")) and enough(bag):
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
         killed_at_ns = time.time_ns()
         recorder.send_signal(signal.SIGKILL)
         recorder.wait(timeout=10)
