@@ -32,6 +32,13 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # rclpy's signal thread shuts the context down asynchronously: a SIGINT or SIGTERM that
+        # lands between rclpy.ok() and the executor building its wait set raises RCLError
+        # ("context is not valid") instead of the exceptions above (ros2/rclpy#398). That is a
+        # normal stop; any RuntimeError while the context is still valid is a real one.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
