@@ -85,33 +85,35 @@ def stack(rclpy_context, node_processes, ros_domain):
 
 def test_killed_inference_holds_within_one_timeout_and_stop_freezes_next_period(stack, node_processes, tmp_path):
     probe = stack
+    controller_log = lambda: node_processes.log("arm_controller_node")  # noqa: E731  (for failure messages)
     log = open(tmp_path / "chunk_source.log", "w")
     source = subprocess.Popen([sys.executable, str(REPO / "tests" / "ros" / "chunk_source.py")],
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         assert wait_for_log(node_processes, "arm_controller_node", "following action chunks", probe, 30.0) or \
-            spin_until(probe.context, probe.node, lambda: probe.moved_since(time.monotonic() - 1.0) > 0.01, 20.0)
+            spin_until(probe.context, probe.node, lambda: probe.moved_since(time.monotonic() - 1.0) > 0.01, 20.0), \
+            controller_log()
         source.send_signal(signal.SIGKILL)  # mid-chunk: its last chunk still has 1.5 s to run
         killed_at = time.monotonic()
     finally:
         source.wait()
-    assert wait_for_log(node_processes, "arm_controller_node", "HOLD: chunk timeout", probe, 3.0)
+    assert wait_for_log(node_processes, "arm_controller_node", "HOLD: chunk timeout", probe, 3.0), controller_log()
     probe.spin(0.5 + 0.3)  # one chunk timeout, then braking (a few periods)
     held_after = time.monotonic()
     probe.spin(1.0)
     print(f"\nheld {held_after - killed_at:.2f} s after the kill; motion since then "
           f"{probe.moved_since(held_after):.2e} rad")
-    assert probe.moved_since(held_after) < 1e-6
-    assert any("interventions: chunk timeout" in d for d in probe.diagnostics)
+    assert probe.moved_since(held_after) < 1e-6, controller_log()
+    assert any("interventions: chunk timeout" in d for d in probe.diagnostics), controller_log()
 
     # Stop: the first command after the reply equals the last one before it.
     assert probe.call("/chatvla/stop").success
     stopped_at = time.monotonic()
     probe.spin(0.3)
     after = [c for t, c in probe.commands if t > stopped_at]
-    assert after and all(np.array_equal(c, after[0]) for c in after)
-    assert wait_for_log(node_processes, "arm_controller_node", "STOP", probe)
-    assert node_processes.procs["arm_controller_node"].poll() is None
+    assert after and all(np.array_equal(c, after[0]) for c in after), (len(after), controller_log())
+    assert wait_for_log(node_processes, "arm_controller_node", "STOP", probe), controller_log()
+    assert node_processes.procs["arm_controller_node"].poll() is None, controller_log()
 
 
 def test_bad_chunks_are_rejected_with_a_reason_and_the_arm_holds(stack, node_processes):
