@@ -54,7 +54,8 @@ def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Pat
     log = open(log_dir / f"inference_{mode}_{torch_threads}.log", "w")
     node_process = subprocess.Popen(
         [str(BIN / "inference_node"), "--ros-args", "-p", f"policy:={policy}", "-p", f"runtime_mode:={mode}",
-         "-p", "max_observation_age_s:=1.0", "-p", f"torch_threads:={torch_threads}"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+         "-p", "max_observation_age_s:=1.0", "-p", f"torch_threads:={torch_threads}"],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
     probe = rclpy.create_node("latency_probe", context=context)
@@ -105,6 +106,10 @@ def measure(policy: str, mode: str, seconds: float, rate_hz: float, log_dir: Pat
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
 
 
+def torch_threads_label(n: int) -> str:
+    return f"{n} torch thread{'s' * (n > 1)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per configuration")
@@ -120,9 +125,8 @@ def main() -> int:
         checkpoint = save_tiny_checkpoint(Path(tmp) / "tiny")
         threads = [int(n) for n in args.torch_threads.split(",")]
         runs = [("placeholder (baseline: transport only)", "placeholder", "async", threads[0])]
-        runs += [(f"tiny model, async, {n} torch thread{'s' * (n > 1)}", str(checkpoint), "async", n) for n in threads]
-        runs += [(f"tiny model, sync, {threads[0]} torch thread{'s' * (threads[0] > 1)}", str(checkpoint), "sync",
-                  threads[0])]
+        runs += [(f"tiny model, async, {torch_threads_label(n)}", str(checkpoint), "async", n) for n in threads]
+        runs += [(f"tiny model, sync, {torch_threads_label(threads[0])}", str(checkpoint), "sync", threads[0])]
         rows = [(label, measure(policy, mode, args.seconds, args.rate_hz, Path(tmp), n))
                 for label, policy, mode, n in runs]
     table = ["| policy | frames/s sent | chunks/s received | latency p50 (ms) | latency p99 (ms) |", "|---|---|---|---|---|"]
