@@ -104,6 +104,7 @@ def test_replay_with_the_shipped_model_reports_its_reasoning_and_errors(tmp_path
     values, failures = write_report(result, recording, tmp_path / "r", "models/chatvla2-tiny", {})
     assert failures == [] and values["steps"] >= 10
     assert np.isfinite(values["mae_arm_rad"]) and values["mae_arm_rad"] > 0
+    assert values["warm_up_s"] > 0, "the model is warmed up before the timed frames, and that time reported"
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     reasoning = report["reasoning_segments"][0]["reasoning"]
     assert reasoning and "placeholder" not in reasoning  # the model's own words, not the recorded ones

@@ -17,6 +17,8 @@ def test_bench_runs_every_path_and_writes_the_table(tmp_path, capsys):
     chunks_per_s = {name: float(cells[0]) for name, cells in rows.items()}
     assert all(value > 0 for value in chunks_per_s.values())
     assert chunks_per_s["naive+ddim"] > chunks_per_s["naive"]  # 10 DDIM steps vs 100 DDPM steps
+    warm_up_s = {name: float(cells[-2]) for name, cells in rows.items()}  # the column before the closing '|'
+    assert all(value > 0 for value in warm_up_s.values()), "every path is warmed up, and the time reported"
     written = results.read_text()
     assert "inference_speed, preset tiny, cpu" in written and time.strftime("%Y-%m-%d") in written
     assert "| async, per-step head |" in written and written.rstrip().endswith("test run")

@@ -187,3 +187,32 @@ def test_missing_checkpoint_fails_configure_with_a_clear_error(rig_factory, tmp_
     status = rig.last_status()
     assert status.level == status.ERROR
     assert str(missing) in status.message and "does not exist" in status.message
+
+
+def first_chunk_latency_s(rig: Rig, timeout_s: float = 20.0) -> float:
+    """Activate, publish one observation, and time until its chunk arrives (closed loop)."""
+    assert rig.node.trigger_activate() == SUCCESS
+    before = len(rig.chunks)
+    rig.publish_observation()
+    sent = time.monotonic()
+    while len(rig.chunks) == before:
+        if time.monotonic() - sent > timeout_s:
+            raise TimeoutError(f"no chunk within {timeout_s} s of activation")
+        rig.executor.spin_once(timeout_sec=0.005)
+    latency = time.monotonic() - sent
+    assert rig.node.trigger_deactivate() == SUCCESS
+    return latency
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_first_chunk_after_configure_comes_at_steady_state_speed(rig_factory, mode):
+    """Configure warms the shipped model up, so the first chunk after activation costs what the
+    first chunk after any later activation costs (each waits for a fresh reasoning)."""
+    rig = rig_factory(policy="models/chatvla2-tiny", runtime_mode=mode, torch_threads=0,
+                      warm_up_image_size_px=[48, 64])
+    assert rig.node.trigger_configure() == SUCCESS
+    report = rig.node.warm_up_report
+    assert report is not None and len(report.round_s) == 2, "configure must warm the policy up"
+    latencies = [first_chunk_latency_s(rig) for _ in range(5)]
+    first, steady = latencies[0], float(np.median(latencies[1:]))
+    assert first <= 2.5 * steady, f"first chunk {first * 1e3:.0f} ms vs steady {steady * 1e3:.0f} ms: {latencies}"

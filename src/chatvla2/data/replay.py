@@ -23,6 +23,7 @@ from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.data.bag_reader import StackRecording
 from chatvla2.policy.interface import Observation, Policy
+from chatvla2.policy.warmup import warm_up, warm_up_observation
 
 DEFAULT_INSTRUCTION = "pick the card that answers the equation on the board"
 
@@ -46,6 +47,7 @@ class ReplayResult:
     interventions: Counter = field(default_factory=Counter)
     control_ticks: int = 0
     skipped: Counter = field(default_factory=Counter)  # why frames were not evaluated
+    warm_up_s: float = float("nan")  # the policy's warm-up before the first frame (not in latencies)
 
 
 def latest_before(times: np.ndarray, t_s: float) -> int | None:
@@ -99,8 +101,12 @@ def replay(recording: StackRecording, policy: Policy, robot: RobotSpec, cameras:
     chunk_log_times = {round(c.chunk.stamp_s, 6): c.log_time_s for c in recording.chunks}
     controller = _SafetyReplay(robot, controller_config or ControllerConfig(), recording)
     instruction = None
+    # As the inference node does at configure: the latencies below are the steady state's.
+    first_state = recording.joint_states[0]
+    result.warm_up_s = warm_up(policy, warm_up_observation(
+        cameras, first_state.names, first_state.positions,
+        recording.frames[cameras[0]][0].image.shape[:2])).total_s
     wall_start, bag_start = time.monotonic(), recording.frames[cameras[0]][0].log_time_s
-    policy.reset()
     for frame in tqdm(recording.frames[cameras[0]], desc="replay", unit="frame"):
         if realtime:
             time.sleep(max(0.0, (frame.log_time_s - bag_start) - (time.monotonic() - wall_start)))

@@ -64,6 +64,7 @@ def metrics(result: ReplayResult) -> dict[str, float]:
         "latency_mean_ms": float(np.nanmean(latency)),
         "latency_p95_ms": float(np.nanpercentile(latency, 95)),
         "latency_max_ms": float(np.nanmax(latency)),
+        "warm_up_s": result.warm_up_s,
         "intervention_rate": interventions / max(result.control_ticks, 1),
         "hold_rate": holds / max(result.control_ticks, 1),
         "chunk_rejection_rate": rejections / max(len(result.steps), 1),

@@ -5,7 +5,10 @@ text + action chunk.
          ^                         |                                              |
          +--------cleanup----------+ (frees the model)                            ...
     configure: builds the policy from the `policy` parameter (a local checkpoint directory, or
-               'placeholder'); a missing directory fails the transition with a clear error.
+               'placeholder'); a missing directory fails the transition with a clear error. Then
+               warms it up (`policy/warmup.py`: full inferences on a dummy observation of the
+               configured cameras and robot) and logs how long that took, so the first real frame
+               after activate is answered at steady-state speed, not thrown away as stale.
     activate:  resets the policy and starts the inference thread; deactivate stops it (nothing
                is published while inactive); cleanup frees the model.
 
@@ -36,6 +39,7 @@ from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import RuntimeConfig
 from chatvla2.policy.runtime_loading import build_policy, close_policy
 from chatvla2.policy.runtime_stats import InferenceStats
+from chatvla2.policy.warmup import DEFAULT_WARM_UP_IMAGE_SIZE_PX, warm_up, warm_up_observation
 from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
 from chatvla2.ros.node_helpers import declare, run_node
@@ -59,15 +63,19 @@ class InferenceNode(LifecycleNode):
         self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames")
         self.scene_change_threshold = declare(self, "scene_change_threshold", 0.08, "Mean grey change (0..1) that triggers new reasoning; <= 0 disables")
         self.max_reasoning_tokens = declare(self, "max_reasoning_tokens", 32, "Tokens generated per reasoning")
+        self.warm_up_rounds = declare(self, "warm_up_rounds", 2, "Full inferences on a dummy observation at configure (0: none)")
+        self.warm_up_image_size_px = list(declare(self, "warm_up_image_size_px", list(DEFAULT_WARM_UP_IMAGE_SIZE_PX), "Dummy frame size [height, width] (px): the cameras' size"))
         self.autostart = declare(self, "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)")
         diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "Period of /diagnostics reports (s)")
         self.policy = None
+        self.warm_up_report = None
         self.buffer: ObservationBuffer | None = None
         self.stats = InferenceStats()
         self.status_message = "unconfigured"
         self.subscriptions_made: list = []
         self.worker: threading.Thread | None = None
         self.running = threading.Event()
+        self.first_chunk_logged = False
         self.reasoning_pub = self.create_lifecycle_publisher(String, "/chatvla/reasoning", COMMAND_QOS)
         self.chunk_pub = self.create_lifecycle_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
@@ -82,6 +90,7 @@ class InferenceNode(LifecycleNode):
                                    schedule=schedule)
             self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
             self.policy = build_policy(self.policy_spec, robot, config, self.device, self.torch_threads)
+            self.warm_up(robot)
         except (OSError, ValueError, RuntimeError) as error:
             self.status_message = f"configure failed: {error}"
             self.get_logger().error(self.status_message)
@@ -96,10 +105,26 @@ class InferenceNode(LifecycleNode):
         self.get_logger().info(self.status_message)
         return super().on_configure(state)
 
+    def warm_up(self, robot) -> None:
+        if self.warm_up_rounds < 1:
+            self.get_logger().warning("warm-up disabled (warm_up_rounds 0): the first chunk may be stale")
+            return
+        observation = warm_up_observation(self.camera_names, robot.command_names, robot.home_command,
+                                          tuple(self.warm_up_image_size_px))
+        try:
+            report = warm_up(self.policy, observation, self.warm_up_rounds)
+        except Exception as error:  # a model that fails a dummy frame must not go active
+            close_policy(self.policy)
+            self.policy = None
+            raise RuntimeError(f"policy failed its warm-up: {error}") from error
+        self.warm_up_report = report
+        self.get_logger().info(f"policy {report.describe()}")
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         # Nothing from before a pause steers the arm after it: the first chunk waits for a
         # reasoning about what the cameras show now.
         self.policy.reset()
+        self.first_chunk_logged = False
         self.running.set()
         self.worker = threading.Thread(target=self.inference_loop, name="inference", daemon=True)
         self.worker.start()
@@ -171,7 +196,7 @@ class InferenceNode(LifecycleNode):
                 continue
             observation, why_not = buffer.take(self.now_s(), self.instruction)
             if observation is None:
-                self.get_logger().warn(why_not, throttle_duration_sec=5.0)
+                self.get_logger().warning(why_not, throttle_duration_sec=5.0)
                 continue
             self.answer(policy, observation)
 
@@ -191,7 +216,12 @@ class InferenceNode(LifecycleNode):
             return
         self.reasoning_pub.publish(String(data=output.reasoning))
         self.chunk_pub.publish(chunk_to_trajectory(chunk))
-        self.stats.chunk(self.now_s() - observation.stamp_s)
+        age_s = self.now_s() - observation.stamp_s
+        self.stats.chunk(age_s)
+        if not self.first_chunk_logged:
+            self.first_chunk_logged = True
+            self.get_logger().info(f"first chunk since activation: answers an observation {age_s:.3f} s old "
+                                   f"(inference {output.info.get('latency_s', float('nan')):.3f} s wall)")
 
     def now_s(self) -> float:
         return node_now_s(self)
