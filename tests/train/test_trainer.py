@@ -132,3 +132,14 @@ def test_image_text_only_warm_up_draws_no_robot_batch(tiny_config, tmp_path):
     assert {trainer.draw(step)[0] for step in range(30)} == {"text"}
     with pytest.raises(ValueError, match="image_text_fraction must be in"):
         config_from_dict(tiny_config(tmp_path / "bad", **{"data.image_text_fraction": 1.2}))
+
+
+def test_eval_table_breaks_success_down_by_answer_place():
+    from chatvla2.train.evaluate import PolicyScores, markdown_table
+
+    row = PolicyScores("habit", episodes={"heldout": 4, "cardswap": 2}, successes={"heldout": 2, "cardswap": 0},
+                       reasoning_correct={"heldout": 0, "cardswap": 0},
+                       by_place={"heldout": {0: [2, 2], 1: [0, 1], 2: [0, 1]}, "cardswap": {2: [0, 2]}})
+    table = markdown_table([row])
+    assert "held-out success by answer place" in table.splitlines()[0]
+    assert "| 2/4 (50%) | 1st 2/2, 2nd 0/1, 3rd 0/1 |" in table

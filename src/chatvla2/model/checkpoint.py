@@ -72,7 +72,8 @@ def upcycle_from_dense(dense_dir: str | Path, config: ChatVLA2Config | None = No
 
     The backbone sizes come from the dense checkpoint; `config` supplies the MoE, head and image
     settings (default: the paper preset's). The processor is read from the directory when it has
-    tokenizer files, else `processor` must be given.
+    tokenizer files, else `processor` must be given. A directory's preprocessor_config.json (the
+    pretrained base's pixel budget and patch size) wins over `config`'s min/max pixels.
     """
     from chatvla2.model.backbone import upcycle_backbone
     from chatvla2.model.chatvla2 import ChatVLA2Model
@@ -85,6 +86,13 @@ def upcycle_from_dense(dense_dir: str | Path, config: ChatVLA2Config | None = No
             raise FileNotFoundError(f"dense checkpoint '{dense_dir}' is missing tokenizer.json; pass a processor")
         from transformers import AutoTokenizer
 
-        processor = ChatVLA2Processor(AutoTokenizer.from_pretrained(dense_dir),
-                                      image_processor_for(config.min_pixels, config.max_pixels))
+        if (dense_dir / "preprocessor_config.json").is_file():
+            from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+            image_processor = Qwen2VLImageProcessorPil.from_pretrained(dense_dir)
+            config.min_pixels, config.max_pixels = image_processor.size.shortest_edge, image_processor.size.longest_edge
+        else:
+            image_processor = image_processor_for(config.min_pixels, config.max_pixels,
+                                                  vlm.config.vision_config.patch_size)
+        processor = ChatVLA2Processor(AutoTokenizer.from_pretrained(dense_dir), image_processor)
     return ChatVLA2Model(config, processor, vlm=vlm)

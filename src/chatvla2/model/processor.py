@@ -42,10 +42,11 @@ class EncodedExample:
     image_grid_thw: np.ndarray | None  # (images, 3)
 
 
-def image_processor_for(min_pixels: int, max_pixels: int):
+def image_processor_for(min_pixels: int, max_pixels: int, patch_size: int = 14):
+    """`patch_size` must be the vision tower's (`vision_config.patch_size`)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels, patch_size=patch_size)
 
 
 def check_frame(frame, what: str) -> None:

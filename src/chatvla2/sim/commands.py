@@ -9,7 +9,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=("math", "placement"))
     parser.add_argument("--split", default="heldout", choices=("train", "heldout", "cardswap"))
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--policy", default="expert", help="expert | random | a model directory")
+    parser.add_argument("--policy", default="expert",
+                        help="expert | random | habit (always the habitual training place) | a model directory")
     parser.add_argument("--seed", type=int, default=100000, help="first episode seed")
     parser.add_argument("--robot", default="franka_fr3")
     parser.add_argument("--max-steps", type=int, default=120, help="control steps per episode (0.1 s each)")
@@ -21,11 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_policy(spec: str, env, robot):
     from chatvla2.policy.loading import load_policy
-    from chatvla2.sim.baselines import RandomPolicy
+    from chatvla2.sim.baselines import HabitPolicy, RandomPolicy
     from chatvla2.sim.expert import ExpertPolicy
 
     if spec == "expert":
         return ExpertPolicy(env)
+    if spec == "habit":
+        return HabitPolicy(env)
     if spec == "random":
         return RandomPolicy(robot, step_dt_s=env.config.control_dt_s)
     return load_policy(spec, robot)
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from chatvla2.sim.contact_sheet import contact_sheet, save_png, save_video
     from chatvla2.sim.env import SimConfig, TaskEnv
     from chatvla2.sim.evaluation import run_policy_episode, summarize
+    from chatvla2.sim.scenes import ORDINALS
 
     robot = load_robot_spec(args.robot)
     env = TaskEnv(robot, SimConfig(image_height_px=args.image_size, image_width_px=args.image_size))
@@ -55,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(results)
     print(f"{args.task}/{args.split} policy={args.policy}: success {summary['success_rate']:.1%} "
           f"over {summary['episodes']} episodes; failures: {summary['failures'] or 'none'}")
+    if summary["by_answer_place"]:
+        print("success by answer place: " + ", ".join(
+            f"{ORDINALS[place]} from the left {won}/{count}" for place, (won, count) in summary["by_answer_place"].items()))
     shown = [r for r in results if r.frames]
     if args.contact_sheet and shown:
         captions = [f"seed {r.seed} {'ok' if r.success else r.reason}: {r.reasoning or r.expected_reasoning}"

@@ -25,6 +25,7 @@ class EpisodeResult:
     steps: int
     reasoning: str  # the policy's last reasoning text
     expected_reasoning: str
+    answer_place: int | None = None  # math: the answer card's place, 0 = first from the left
     frames: list = field(default_factory=list)  # front images kept for a contact sheet / video
 
 
@@ -50,14 +51,23 @@ def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split
     if keep_frames_every:
         frames.append(env.render("front"))
     return EpisodeResult(task=task, seed=seed, split=split, success=success, reason=reason, steps=step,
-                         reasoning=reasoning, expected_reasoning=scene.reasoning, frames=frames)
+                         reasoning=reasoning, expected_reasoning=scene.reasoning,
+                         answer_place=scene.cards.index(scene.answer_card) if task == "math" else None,
+                         frames=frames)
 
 
 def summarize(results: list[EpisodeResult]) -> dict:
-    """Success rate and counts of each failure reason."""
+    """Success rate, counts of each failure reason, and (math) successes per answer place:
+    {place: (successes, episodes)}, where a habit (always the same place) cannot hide."""
     failures: dict[str, int] = {}
+    by_place: dict[int, list[int]] = {}
     for result in results:
         if not result.success:
             failures[result.reason] = failures.get(result.reason, 0) + 1
+        if result.answer_place is not None:
+            tally = by_place.setdefault(result.answer_place, [0, 0])
+            tally[0] += int(result.success)
+            tally[1] += 1
     rate = sum(r.success for r in results) / max(1, len(results))
-    return {"episodes": len(results), "success_rate": rate, "failures": failures}
+    return {"episodes": len(results), "success_rate": rate, "failures": failures,
+            "by_answer_place": {place: tuple(by_place[place]) for place in sorted(by_place)}}

@@ -19,12 +19,13 @@ CLOSED_M = 0.0  # the fingers squeeze with the servo's spring force
 IK_TOLERANCE_M = 0.005
 
 
-def _waypoints(env: TaskEnv) -> list[tuple[np.ndarray, float, int]]:
-    """(TCP target (3,), gripper opening m, control steps to get there) for each segment."""
+def _waypoints(env: TaskEnv, card_digit: int | None = None) -> list[tuple[np.ndarray, float, int]]:
+    """(TCP target (3,), gripper opening m, control steps to get there) for each segment.
+    A math scene's grasp goes to the card showing `card_digit` (default: the answer)."""
     open_m = env.robot.gripper.width_max_m
     scene = env.scene
     if isinstance(scene, scenes.MathScene):
-        card = env.body_pos(f"card{scene.equation.result}")
+        card = env.body_pos(f"card{scene.equation.result if card_digit is None else card_digit}")
         grasp = card + [0.0, 0.0, 0.012]
         above = grasp + [0.0, 0.0, HOVER_M]
         return [(above, open_m, 22), (grasp, open_m, 10), (grasp, CLOSED_M, 6),
@@ -38,14 +39,15 @@ def _waypoints(env: TaskEnv) -> list[tuple[np.ndarray, float, int]]:
             (place, open_m, 5), (place + carry_z, open_m, 9)]
 
 
-def plan_expert_actions(env: TaskEnv) -> np.ndarray:
-    """(T, 8) absolute joint targets + gripper opening for the freshly reset `env`."""
+def plan_expert_actions(env: TaskEnv, card_digit: int | None = None) -> np.ndarray:
+    """(T, 8) absolute joint targets + gripper opening for the freshly reset `env` (math scenes:
+    lifting the card showing `card_digit`, by default the answer)."""
     ik = ArmIK(env.model, env.robot.joint_names)
     q = env.qpos()[:7].astype(float)
     tcp, _ = ik.tcp_pose(q)
     width = float(env.qpos()[7])
     rows = []
-    for target, target_width, steps in _waypoints(env):
+    for target, target_width, steps in _waypoints(env, card_digit):
         start, start_width = tcp.copy(), width
         for k in range(1, steps + 1):
             s = 0.5 - 0.5 * np.cos(np.pi * k / steps)  # smooth start and stop

@@ -5,6 +5,7 @@
     chatvla2 train --stage 1 --config ... --resume auto          # continue from the latest checkpoint
     chatvla2 train --stage 2 --config ... --set optim.lr=1e-4    # dotted overrides, YAML values
     chatvla2 eval-table --episodes 20 --out docs/eval.md expert=expert random=random ours=models/chatvla2-tiny
+    chatvla2 pretrain --config config/train/tiny_base_stage0.yaml --resume auto   # stage 0: the dense base
     chatvla2 train-curves --out models/chatvla2-tiny/training_curves.png runs/a/metrics.jsonl ...
 """
 from __future__ import annotations
@@ -33,6 +34,27 @@ def run_train(args) -> int:
         raise SystemExit(f"--stage {args.stage} contradicts '{args.config}' (stage: {config.stage})")
     final = train(config, resume=args.resume, show_progress=not args.no_progress)
     print(f"final model: {final}")
+    return 0
+
+
+def add_pretrain_arguments(parser) -> None:
+    parser.add_argument("--config", required=True, help="stage-0 YAML (config/train/tiny_base_stage0.yaml)")
+    parser.add_argument("--resume", default=None,
+                        help="'auto' (latest checkpoint in out_dir, if any) or a checkpoint directory")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set steps=200 --set max_minutes=30")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still written)")
+
+
+def run_pretrain(args) -> int:
+    import logging
+
+    from chatvla2.train.config import parse_override
+    from chatvla2.train.pretrain import load_pretrain_config, pretrain
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = load_pretrain_config(args.config, dict(parse_override(text) for text in args.set))
+    print(f"stage 0 stopped at: {pretrain(config, resume=args.resume, show_progress=not args.no_progress)}")
     return 0
 
 
@@ -69,5 +91,7 @@ COMMANDS = {
     "train": ("train the model (stage 1 co-training or stage 2 head-only)", add_train_arguments, run_train),
     "eval-table": ("evaluation table: reasoning correct, held-out and card-swap success, router entropy",
                    add_eval_arguments, run_eval_table),
+    "pretrain": ("stage 0: pretrain the dense tiny Qwen2-VL base on procedural reading data",
+                 add_pretrain_arguments, run_pretrain),
     "train-curves": ("plot training curves from metrics.jsonl files", add_curves_arguments, run_curves),
 }

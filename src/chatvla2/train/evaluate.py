@@ -6,7 +6,9 @@ closed loop, the same one `chatvla2 eval` uses, and reports per policy:
   annotation exactly (reading the board, computing the answer, locating the card); first, because
   later frames show the arm and the lifted card, and that first reasoning is what drives the run;
 - math success (held-out equations) and card-swap success (answer card in the slot never used
-  for answers in training), judged by the simulator;
+  for answers in training), judged by the simulator, and the held-out success broken down by the
+  answer card's place (first / second / third from the left), where a positional habit shows;
+- `habit=habit` adds the baseline that always lifts the card at the habitual training place;
 - router entropy per MoE layer (bits; max log2(experts)): the entropy of the share of token-slots
   each expert received, summed over the prompt tokens of every episode's first observation.
 Writes a Markdown table and a JSON file; prints each episode's reasoning.
@@ -31,6 +33,7 @@ class PolicyScores:
     successes: dict[str, int] = field(default_factory=dict)
     reasoning_correct: dict[str, int] = field(default_factory=dict)
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_place: dict[str, dict[int, list[int]]] = field(default_factory=dict)  # split -> place -> [won, episodes]
     router_entropy_bits: list[float] | None = None
     max_entropy_bits: float | None = None
 
@@ -83,12 +86,16 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
     for split in SPLITS:
         scores.episodes[split] = scores.successes[split] = scores.reasoning_correct[split] = 0
         scores.failures[split] = {}
+        scores.by_place[split] = {}
         for index in tqdm(range(episodes), desc=f"{name} {split}", unit="ep"):
             result = run_policy_episode(env, policy, "math", seed + index, split, max_steps, execute_steps)
             correct = policy.first == result.expected_reasoning
             scores.episodes[split] += 1
             scores.successes[split] += int(result.success)
             scores.reasoning_correct[split] += int(correct)
+            tally = scores.by_place[split].setdefault(result.answer_place, [0, 0])
+            tally[0] += int(result.success)
+            tally[1] += 1
             if not result.success:
                 scores.failures[split][result.reason] = scores.failures[split].get(result.reason, 0) + 1
             first_observations.append(policy.first_observation)
@@ -106,22 +113,30 @@ def percent(numerator: int, denominator: int) -> str:
     return f"{numerator}/{denominator} ({100.0 * numerator / max(denominator, 1):.0f}%)"
 
 
+def by_place_text(row: PolicyScores, split: str) -> str:
+    """'1st 5/9, 2nd 3/11, 3rd 0/10' (successes / episodes per answer place)."""
+    names = ("1st", "2nd", "3rd", "4th")
+    return ", ".join(f"{names[place]} {won}/{count}" for place, (won, count) in sorted(row.by_place[split].items()))
+
+
 def markdown_table(rows: list[PolicyScores]) -> str:
-    lines = ["| policy | reasoning correct (held-out) | math success (held-out) | reasoning correct (card-swap) "
-             "| card-swap success | router entropy per layer (bits, max) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| policy | reasoning correct (held-out) | math success (held-out) | held-out success by answer place "
+             "| reasoning correct (card-swap) | card-swap success | router entropy per layer (bits, max) |",
+             "|---|---|---|---|---|---|---|"]
     for row in rows:
         entropy = ("n/a" if not row.router_entropy_bits else
                    ", ".join(f"{v:.2f}" for v in row.router_entropy_bits) + f" (max {row.max_entropy_bits:.2f})")
         lines.append(f"| {row.name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
                      f"| {percent(row.successes['heldout'], row.episodes['heldout'])} "
+                     f"| {by_place_text(row, 'heldout')} "
                      f"| {percent(row.reasoning_correct['cardswap'], row.episodes['cardswap'])} "
                      f"| {percent(row.successes['cardswap'], row.episodes['cardswap'])} | {entropy} |")
     return "\n".join(lines)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("policies", nargs="+", help="NAME=SPEC pairs; SPEC: expert | random | model directory")
+    parser.add_argument("policies", nargs="+",
+                        help="NAME=SPEC pairs; SPEC: expert | random | habit | model directory")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per split and policy")
     parser.add_argument("--seed", type=int, default=100000, help="first scene seed (eval seeds differ from training's)")
     parser.add_argument("--max-steps", type=int, default=120)

@@ -80,15 +80,16 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
     return rows
 
 
-def plot_curves(metrics_paths: dict[str, str | Path], png_path: str | Path, title: str = "") -> Path:
-    """One panel per metric in CURVE_KEYS, one line per run (e.g. {'stage 1': ..., 'stage 2': ...})."""
+def plot_curves(metrics_paths: dict[str, str | Path], png_path: str | Path, title: str = "",
+                keys: tuple[str, ...] = CURVE_KEYS) -> Path:
+    """One panel per metric in `keys`, one line per run (e.g. {'stage 1': ..., 'stage 2': ...})."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = {name: read_metrics(path) for name, path in metrics_paths.items() if Path(path).is_file()}
-    keys = [k for k in CURVE_KEYS if any(k in row for rows in runs.values() for row in rows)]
+    keys = [k for k in keys if any(k in row for rows in runs.values() for row in rows)]
     if not keys:
         raise ValueError(f"no metrics to plot in {list(metrics_paths.values())}")
     cols = min(3, len(keys))

@@ -1,0 +1,91 @@
+"""Stage 0: the procedural reading data and the dense base's training loop (resume, final layout)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from chatvla2.data.reading_scenes import (KINDS, PATCH_MULTIPLE, SimFramePool,
+                                          board_equations, make_sample)
+from chatvla2.sim import splits
+from chatvla2.sim.scenes import ORDINALS
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return SimFramePool.render(range(3))
+
+
+def test_samples_are_a_pure_function_of_kind_and_seed(pool):
+    for kind in KINDS:
+        first, again = make_sample(kind, 17, pool), make_sample(kind, 17, pool)
+        assert (first.question, first.answer) == (again.question, again.answer)
+        if first.image is not None:
+            np.testing.assert_array_equal(first.image, again.image)
+    assert make_sample("row", 1).answer != make_sample("row", 2).answer or \
+        not np.array_equal(make_sample("row", 1).image, make_sample("row", 2).image)
+
+
+def test_images_keep_the_patch_grid_and_the_pixel_budget(pool):
+    for kind in ("single", "row", "board", "sim"):
+        for seed in range(40):
+            image = make_sample(kind, seed, pool).image
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            height, width = image.shape[:2]
+            assert height % PATCH_MULTIPLE == 0 and width % PATCH_MULTIPLE == 0, (kind, image.shape)
+            assert height * width <= 84 * 84, (kind, image.shape)
+
+
+def test_no_board_shows_a_heldout_task_equation(pool):
+    heldout = {e.text for e in splits.equations_for("heldout")}
+    assert not heldout & {e.text for e in board_equations()}
+    shown = {make_sample("board", seed).answer for seed in range(600)}
+    shown |= {make_sample("sim", seed, pool).answer for seed in range(200)}
+    assert not heldout & shown
+
+
+def test_row_answers_agree_with_each_other():
+    """Every row question is about the same left-to-right digits: ordinals and counts match."""
+    for seed in range(300):
+        sample = make_sample("row", seed)
+        if sample.question.startswith("which card shows"):
+            assert sample.answer.startswith("the ") and sample.answer.split()[1] in ORDINALS
+        elif sample.question.startswith("what numbers"):
+            digits = sample.answer.split()
+            assert 2 <= len(digits) <= 4 and len(set(digits)) == len(digits)
+        elif sample.question.startswith("how many"):
+            assert sample.answer in {"2", "3", "4"}
+
+
+def test_sim_row_view_holds_the_scene_cards(pool):
+    seen = [make_sample("sim", seed, pool) for seed in range(60)]
+    rows = [s for s in seen if s.question.startswith("what numbers")]
+    assert rows and all(s.image.shape == (42, 168, 3) for s in rows)
+    assert {s.answer for s in rows} <= {" ".join(map(str, d)) for d in pool.digits}
+    # the cards are in the view: it holds white card pixels, the table around it does not
+    assert all((s.image.min(axis=2) > 200).sum() > 30 for s in rows)
+
+
+def test_pretrain_resumes_and_leaves_a_plain_transformers_directory(tmp_path):
+    from transformers import PreTrainedTokenizerFast, Qwen2VLForConditionalGeneration
+
+    from chatvla2.train.metrics import read_metrics
+    from chatvla2.train.pretrain import PretrainConfig, pretrain
+
+    common = dict(out_dir=str(tmp_path), batch_size=4, warmup_steps=2, sim_pool_scenes=2, probe_samples=2,
+                  probe_every=3, checkpoint_every=3, log_every=1, num_threads=1)
+    stopped = pretrain(PretrainConfig(steps=6, max_minutes=0.0, **common), show_progress=False)
+    assert stopped.name == "step_000001", "max_minutes 0 stops after the first step, with a checkpoint"
+    final = pretrain(PretrainConfig(steps=6, **common), resume="auto", show_progress=False)
+    steps = [row["step"] for row in read_metrics(tmp_path / "metrics.jsonl") if "loss" in row]
+    assert steps == [1, 2, 3, 4, 5, 6], "the resumed run continues at step 2, it does not restart"
+    assert any("probe_row" in row for row in read_metrics(tmp_path / "metrics.jsonl"))
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    model = Qwen2VLForConditionalGeneration.from_pretrained(final)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(final)
+    assert model.config.vision_config.patch_size == 7
+    assert tokenizer.decode(tokenizer("the card 7 is second from the left").input_ids) == "the card 7 is second from the left"
+    probe = json.loads((final / "probe.json").read_text())
+    assert set(probe) == {"probe_single", "probe_row", "probe_which", "probe_board", "probe_sim_row", "probe_arithmetic"}
+
