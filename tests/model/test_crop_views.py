@@ -48,14 +48,14 @@ def test_a_malformed_view_is_named(spec, match):
 def test_the_model_feeds_its_views_and_keeps_them_on_save(images, tmp_path):
     from chatvla2.model.chatvla2 import ChatVLA2Model
 
-    plain = ChatVLA2Model.from_preset("tiny")
+    plain = ChatVLA2Model.from_preset("tiny", image_crops={})
     cropped = ChatVLA2Model.from_preset("tiny", image_crops=CARDS)
     assert cropped.processor.crop_views == (CropView("front_cards", "front", (0.5, 0.25, 0.75, 0.75), (112, 56)),)
     grids = [m.processor.encode(images, "pick the card").image_grid_thw.tolist() for m in (plain, cropped)]
-    assert len(grids[1]) == len(grids[0]) + 1 and grids[1][1] == [1, 4, 8]  # front, front_cards 56x112, wrist
+    assert len(grids[1]) == len(grids[0]) + 1 and grids[1][1] == [1, 8, 16]  # front, front_cards 56x112 in 7 px patches, wrist
     ids = np.array(cropped.processor.encode(images, "pick the card").input_ids)
     assert (ids == cropped.processor.image_pad_id).sum() == sum(t * h * w // 4 for t, h, w in grids[1])
     cropped.save_pretrained(tmp_path)
     loaded = ChatVLA2Model.from_pretrained(tmp_path)
     assert loaded.config.image_crops == CARDS and loaded.processor.crop_views == cropped.processor.crop_views
-    assert ChatVLA2Model.from_preset("tiny").processor.crop_views == ()  # the views belong to one model
+    assert ChatVLA2Model.from_preset("tiny", image_crops={}).processor.crop_views == ()  # the views belong to one model

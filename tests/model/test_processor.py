@@ -10,7 +10,7 @@ REASONING = "the board says 3 + 4; 3 + 4 = 7; the card 7 is second from the left
 
 @pytest.fixture
 def processor():
-    return ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(56 * 56, 128 * 128))
+    return ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(56 * 56, 128 * 128, 14))
 
 
 def test_tokenizer_round_trips_task_text():

@@ -74,13 +74,15 @@ def test_pretrain_resumes_and_leaves_a_plain_transformers_directory(tmp_path):
     from chatvla2.train.pretrain import PretrainConfig, pretrain
 
     common = dict(out_dir=str(tmp_path), batch_size=4, warmup_steps=2, sim_pool_scenes=2, probe_samples=2,
-                  probe_every=3, checkpoint_every=3, log_every=1, num_threads=1)
+                  probe_every=3, checkpoint_every=3, log_every=1, num_threads=1, tower_steps=2)
     stopped = pretrain(PretrainConfig(steps=6, max_minutes=0.0, **common), show_progress=False)
     assert stopped.name == "step_000001", "max_minutes 0 stops after the first step, with a checkpoint"
     final = pretrain(PretrainConfig(steps=6, **common), resume="auto", show_progress=False)
     steps = [row["step"] for row in read_metrics(tmp_path / "metrics.jsonl") if "loss" in row]
     assert steps == [1, 2, 3, 4, 5, 6], "the resumed run continues at step 2, it does not restart"
-    assert any("probe_row" in row for row in read_metrics(tmp_path / "metrics.jsonl"))
+    logged = read_metrics(tmp_path / "metrics.jsonl")
+    assert [row["step"] for row in logged if "probe_tower_single" in row] == [2], "the tower phase is probed at its end"
+    assert [row["step"] for row in logged if "probe_row" in row] == [3, 6], "then the language model's answers"
     assert (tmp_path / "curves.png").stat().st_size > 1000
     model = Qwen2VLForConditionalGeneration.from_pretrained(final)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(final)

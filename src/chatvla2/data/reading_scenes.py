@@ -5,6 +5,7 @@ order) is what the tiny base must learn here, from images drawn with OpenCV, a f
 every sample, so no image repeats and a symbol is seen at every offset from the patch grid:
 
     single   one card (8-16 px) anywhere in a 28-84 px image   "what number is on the card?" -> "7"
+             (single_small: in a 28-42 px image, 4-9 merged tokens: where the curriculum starts)
     row      2-4 cards (8-22 px) left to right anywhere in a strip or square (the card-row view's scale):
              "what numbers are on the cards, left to right?" -> "0 3 6"
              "which card shows 3?" -> "the second from the left"
@@ -31,7 +32,7 @@ from chatvla2.data.image_text import arithmetic_pairs
 from chatvla2.sim import splits
 from chatvla2.sim.scenes import ORDINALS
 
-KINDS = ("single", "row", "board", "sim", "text")
+KINDS = ("single", "row", "board", "sim", "text", "single_small")
 HELDOUT_SEED_BASE = 1_000_000_000  # probe seeds start here; training seeds stay below
 PATCH_MULTIPLE = 14  # patch 7 x merge 2: image sides that the processor keeps unresized
 
@@ -90,8 +91,8 @@ def side(rng: np.random.Generator, low: int, high: int) -> int:
     return int(rng.integers(low // PATCH_MULTIPLE, high // PATCH_MULTIPLE + 1)) * PATCH_MULTIPLE
 
 
-def single_card(rng: np.random.Generator) -> ReadingSample:
-    height = width = side(rng, 28, 84)
+def single_card(rng: np.random.Generator, max_side: int = 84) -> ReadingSample:
+    height = width = side(rng, 28, max_side)
     image = table_background(rng, height, width)
     size = int(rng.integers(8, min(17, height - 2)))
     digit = int(rng.integers(0, 10))
@@ -163,6 +164,8 @@ def make_sample(kind: str, seed: int, pool: "SimFramePool | None" = None) -> Rea
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     if kind == "single":
         return single_card(rng)
+    if kind == "single_small":  # the curriculum's first step: a few image tokens to search
+        return single_card(rng, max_side=42)
     if kind == "row":
         return card_row(rng)
     if kind == "board":

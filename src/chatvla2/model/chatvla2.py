@@ -91,7 +91,7 @@ class ChatVLA2Model(nn.Module):
                 raise ValueError(f"preset '{name}' needs a processor built from a local Qwen2-VL directory")
             from chatvla2.model.tokenizer import build_tiny_tokenizer
 
-            processor = ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(config.min_pixels, config.max_pixels))
+            processor = ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(config.min_pixels, config.max_pixels, config.patch_size))
         return cls(config, processor)
 
     @property

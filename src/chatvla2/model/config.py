@@ -6,10 +6,12 @@ choice (`MoEConfig`), the diffusion action head (`ActionHeadConfig`), the image 
 and the loss weights. It round-trips through `config.json` (`to_dict` / `from_dict`).
 
 Presets:
-- `tiny`: a ~6M-parameter Qwen2-VL (2 vision blocks, 4 decoder layers of width 128, 8 experts
-  top-2) with the project's word-level tokenizer and a 4-block head of width 128; sim camera frames
-  are resized (Qwen2-VL `smart_resize`) to at most 128x128 pixels, i.e. at most 16 merged image
-  tokens per camera. It trains and runs on 2 CPU cores.
+- `tiny`: a ~6M-parameter Qwen2-VL (2 vision blocks with 7 px patches, 4 decoder layers of width
+  128, 8 experts top-2) with the project's word-level tokenizer and a 4-block head of width 128;
+  camera frames are resized (Qwen2-VL `smart_resize`) to at most 84x84 pixels (36 merged image
+  tokens per camera) and the card row comes as a 168x42 view cut from the front camera at full
+  resolution (`TINY_IMAGE_CROPS`, 36 tokens): the settings measured in docs/training.md (stage 0).
+  It trains and runs on 2 CPU cores. Checkpoints keep the settings they were trained with.
 - `paper`: Qwen2-VL-2B sizes, 8 experts top-2 whose width is chosen for the paper's +40% memory
   (see docs/model.md), and a ScaleDP-H head (depth 32, width 1280, 16 heads, ~1B parameters).
 """
@@ -94,6 +96,10 @@ class ChatVLA2Config:
 
         parse_crop_views(self.image_crops)  # a malformed view fails when the config is made or read
 
+    @property
+    def patch_size(self) -> int:
+        return int(self.backbone["vision_config"]["patch_size"])
+
     def qwen2vl_config(self):
         """transformers' Qwen2VLConfig of the backbone (dense sizes; the MoE swap happens after)."""
         from transformers import Qwen2VLConfig
@@ -128,6 +134,16 @@ class ChatVLA2Config:
             raise ValueError(f"{source}: {error}") from None
 
 
+# The tiny preset's vision settings (stage 0 measured them; one source for the preset, the stage-0
+# base and the benchmarks): 7 px patches read a card digit at any offset, 14 px ones barely.
+TINY_PATCH_SIZE = 7  # px
+TINY_MIN_PIXELS = 28 * 28
+TINY_MAX_PIXELS = 84 * 84  # a 224 px camera becomes 84 x 84 (12 x 12 merged tokens)
+TINY_IMAGE_CROPS = {  # the card row at the front camera's full resolution (cards ~14 px)
+    "front_cards": {"camera": "front", "box": [0.585, 0.125, 0.772, 0.875], "size": [168, 42]},
+}
+
+
 def tiny_backbone(vocab_size: int, special_ids: dict[str, int]) -> dict[str, Any]:
     return {
         "text_config": {
@@ -140,7 +156,7 @@ def tiny_backbone(vocab_size: int, special_ids: dict[str, int]) -> dict[str, Any
         },
         "vision_config": {
             "depth": 2, "embed_dim": 64, "hidden_size": 128, "mlp_ratio": 2, "num_heads": 4,
-            "in_channels": 3, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+            "in_channels": 3, "patch_size": TINY_PATCH_SIZE, "spatial_merge_size": 2, "temporal_patch_size": 2,
         },
         "image_token_id": special_ids["<|image_pad|>"], "video_token_id": special_ids["<|video_pad|>"],
         "vision_start_token_id": special_ids["<|vision_start|>"],
@@ -179,7 +195,8 @@ def preset(name: str) -> ChatVLA2Config:
             backbone=tiny_backbone(len(tiny_vocabulary()), tiny_special_token_ids()),
             moe=MoEConfig(num_experts=8, top_k=2),
             action_head=ActionHeadConfig(width=128, depth=4, num_heads=4),
-            min_pixels=56 * 56, max_pixels=128 * 128, max_reasoning_tokens=48, preset="tiny",
+            min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS, image_crops=copy.deepcopy(TINY_IMAGE_CROPS),
+            max_reasoning_tokens=48, preset="tiny",
         )
     if name == "paper":
         return ChatVLA2Config(

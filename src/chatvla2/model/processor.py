@@ -42,7 +42,7 @@ class EncodedExample:
     image_grid_thw: np.ndarray | None  # (images, 3)
 
 
-def image_processor_for(min_pixels: int, max_pixels: int, patch_size: int = 14):
+def image_processor_for(min_pixels: int, max_pixels: int, patch_size: int):
     """`patch_size` must be the vision tower's (`vision_config.patch_size`)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 

@@ -64,7 +64,7 @@ def build_random_model(preset_name: str, device: str, dtype: torch.dtype):
         ids = tiny_special_token_ids()
         config.backbone.update(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
                                vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-    processor = ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(config.min_pixels, config.max_pixels))
+    processor = ChatVLA2Processor(build_tiny_tokenizer(), image_processor_for(config.min_pixels, config.max_pixels, config.patch_size))
     with torch.device(device):
         model = ChatVLA2Model(config, processor)
     return model.to(dtype).eval()

@@ -1,9 +1,15 @@
 """Stage 0: pretrain the dense tiny Qwen2-VL base that stands where Qwen2-VL-2B stands in the paper.
 
 A plain transformers `Qwen2VLForConditionalGeneration` (no MoE, no action head) learns to read
-and order what it sees from `data/reading_scenes.py`, a fresh procedural image per sample, with
-the LM loss on the answer only (the same chat layout as stages 1-2, `ChatVLA2Processor`). The
-curriculum moves from single cards and boards to rows and rendered sim frames (`kind_weights`).
+and order what it sees from `data/reading_scenes.py`, a fresh procedural image per sample:
+
+1. `tower_steps` steps of vision-tower pretraining, as Qwen2-VL's own tower was a pretrained ViT
+   before any language: the merged image tokens of one card, max-pooled, classify its digit
+   through a throw-away linear head (`TowerProbeHead`). Trained through the language model from
+   the start, the tower never picked up a digit here (the answer stayed one constant digit for
+   2,500 steps); with a max-pooled readout it does within minutes (shared/READING_PROBES.md).
+2. the LM loss on the answer only (the same chat layout as stages 1-2, `ChatVLA2Processor`), with
+   a curriculum from single cards and boards to rows and rendered sim frames (`kind_weights`).
 Every `probe_every` steps a held-out probe (seeds no training step draws) generates greedily
 and counts exact answers per question kind; `final/` is a directory that transformers'
 `Qwen2VLForConditionalGeneration.from_pretrained` and `PreTrainedTokenizerFast.from_pretrained`
@@ -25,6 +31,7 @@ import torch
 import yaml
 
 from chatvla2.data.reading_scenes import HELDOUT_SEED_BASE, SimFramePool, make_sample
+from chatvla2.model.config import TINY_MAX_PIXELS, TINY_MIN_PIXELS, TINY_PATCH_SIZE
 from chatvla2.train import checkpointing
 from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.trainer import lr_factor
@@ -45,11 +52,11 @@ class PretrainConfig:
     grad_clip_norm: float = 1.0
     seed: int = 0
     num_threads: int = 1  # torch CPU threads
-    patch_size: int = 7  # px; the reading probes: 7 reads a shifted digit, 14 barely (READING_PROBES.md)
+    patch_size: int = TINY_PATCH_SIZE  # px; the reading probes: 7 reads a shifted digit, 14 barely
     vision_depth: int = 2
     vision_embed_dim: int = 64
-    min_pixels: int = 28 * 28
-    max_pixels: int = 84 * 84  # 224 px cameras become 84 x 84; the 168 x 42 card-row view fits whole
+    min_pixels: int = TINY_MIN_PIXELS
+    max_pixels: int = TINY_MAX_PIXELS  # 224 px cameras become 84 x 84; the 168 x 42 card-row view fits whole
     sim_pool_scenes: int = 400  # rendered TRAIN-split scenes drawn from by `sim` samples
     probe_every: int = 500
     probe_samples: int = 30  # per probe kind
@@ -57,6 +64,7 @@ class PretrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 25
     max_minutes: float | None = None  # stop after a checkpoint once the wall clock passes this
+    tower_steps: int = 3000  # vision-tower pretraining steps (single cards, max-pooled readout) first
     curriculum: dict = field(default_factory=lambda: {
         # progress (fraction of steps) at which each phase starts -> kind weights
         0.0: {"single": 0.45, "row": 0.15, "board": 0.25, "text": 0.15},
@@ -77,8 +85,32 @@ def load_pretrain_config(path: str | Path, overrides: dict | None = None) -> Pre
     return PretrainConfig(**raw)
 
 
+class TowerProbeHead(torch.nn.Module):
+    """Max-pool each image's merged tokens, then one linear layer -> 10 digit logits. Trains the
+    vision tower before the language model; not part of the saved base."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.classify = torch.nn.Linear(width, 10)
+
+    def forward(self, model, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> torch.Tensor:
+        tokens = model.model.get_image_features(pixel_values, image_grid_thw).pooler_output  # per image (n_i, D)
+        pooled = torch.stack([t.max(dim=0).values for t in tokens])  # (B, D)
+        return self.classify(pooled)  # (B, 10)
+
+
+def tower_batch(processor, step: int, config: PretrainConfig, seed: int):
+    """Single cards for the tower phase: small images for its first half, any size after."""
+    kind = "single_small" if step < config.tower_steps // 2 else "single"
+    samples = [make_sample(kind, seed + index) for index in range(config.batch_size)]
+    processed = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")
+    labels = torch.tensor([int(s.answer) for s in samples])
+    return processed["pixel_values"], processed["image_grid_thw"], labels
+
+
 def kind_weights(config: PretrainConfig, step: int) -> dict[str, float]:
-    progress = step / max(config.steps, 1)
+    """The curriculum phase of an LM step; progress counts from the end of the tower phase."""
+    progress = (step - config.tower_steps) / max(config.steps - config.tower_steps, 1)
     starts = sorted(start for start in config.curriculum if start <= progress)
     return config.curriculum[starts[-1]]
 
@@ -178,8 +210,9 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
     model, processor = load_base(resume_dir) if resume_dir else build_base(config)
     train_pool, probe_pool = sim_pool(config, show_progress)
     probes = probe_set(config, probe_pool)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95),
-                                  weight_decay=config.weight_decay)
+    tower_head = TowerProbeHead(model.config.vision_config.hidden_size)
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(tower_head.parameters()), lr=config.lr,
+                                  betas=(0.9, 0.95), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps, config.min_lr_ratio))
     step = 0
@@ -187,6 +220,7 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
         state = checkpointing.load_trainer_state(resume_dir)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        tower_head.load_state_dict(state["tower_head"])
         step = int(state["step"])
         checkpointing.restore_rng_state(state["rng"])
         LOG.info("resumed from %s at step %d", resume_dir, step)
@@ -196,7 +230,8 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
 
     def save(at: int) -> Path:
         directory = checkpointing.save_checkpoint(
-            out_dir, at, model, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            out_dir, at, model, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                 "tower_head": tower_head.state_dict()},
             dataclasses.asdict(config), config.keep_checkpoints)
         processor.save_pretrained(directory)
         return directory
@@ -204,15 +239,12 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
     bar = tqdm(total=config.steps, initial=step, desc="stage 0", disable=not show_progress)
     window_loss, window_start = [], time.monotonic()
     while step < config.steps:
-        weights = kind_weights(config, step)
-        kinds = list(weights)
         rng = np.random.default_rng([config.seed, step])
-        drawn = rng.choice(kinds, config.batch_size, p=np.array([weights[k] for k in kinds]) / sum(weights.values()))
-        seeds = rng.integers(0, HELDOUT_SEED_BASE, config.batch_size)
-        samples = [make_sample(str(kind), int(seed), train_pool) for kind, seed in zip(drawn, seeds)]
-        batch = encode_batch(processor, samples)
-        loss = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids", "labels",
-                                               "pixel_values", "image_grid_thw") if k in batch}).loss
+        if step < config.tower_steps:
+            pixels, grid, digits = tower_batch(processor, step, config, int(rng.integers(0, HELDOUT_SEED_BASE // 2)))
+            loss = torch.nn.functional.cross_entropy(tower_head(model, pixels, grid), digits)
+        else:
+            loss = lm_loss(model, processor, config, step, rng, train_pool)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"stage 0: non-finite loss at step {step}; last checkpoint is resumable")
         optimizer.zero_grad(set_to_none=True)
@@ -229,7 +261,11 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
             logger.log(step, {"loss": np.mean(window_loss), "lr": scheduler.get_last_lr()[0],
                               "samples_per_s": len(window_loss) * config.batch_size / max(elapsed, 1e-9)})
             window_loss, window_start = [], time.monotonic()
-        if step % config.probe_every == 0 or step == config.steps:
+        if step <= config.tower_steps and (step % config.probe_every == 0 or step == config.tower_steps):
+            scores = {"probe_tower_single": tower_accuracy(model, processor, tower_head, probes["single"])}
+            logger.log(step, scores)
+            bar.write(f"step {step}: tower reads single cards {scores['probe_tower_single']:.0%}")
+        elif step % config.probe_every == 0 or step == config.steps:
             scores = run_probe(model, processor, probes)
             logger.log(step, scores)
             bar.write(f"step {step}: " + "  ".join(f"{k[6:]} {v:.0%}" for k, v in scores.items()))
@@ -251,8 +287,26 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
     return final
 
 
+def lm_loss(model, processor, config: PretrainConfig, step: int, rng: np.random.Generator,
+            pool: SimFramePool) -> torch.Tensor:
+    weights = kind_weights(config, step)
+    kinds = list(weights)
+    drawn = rng.choice(kinds, config.batch_size, p=np.array([weights[k] for k in kinds]) / sum(weights.values()))
+    seeds = rng.integers(0, HELDOUT_SEED_BASE, config.batch_size)
+    batch = encode_batch(processor, [make_sample(str(kind), int(seed), pool) for kind, seed in zip(drawn, seeds)])
+    return model(**{k: batch[k] for k in ("input_ids", "attention_mask", "mm_token_type_ids", "labels",
+                                          "pixel_values", "image_grid_thw") if k in batch}).loss
+
+
+@torch.inference_mode()
+def tower_accuracy(model, processor, head: TowerProbeHead, samples: list) -> float:
+    processed = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")
+    predicted = head(model, processed["pixel_values"], processed["image_grid_thw"]).argmax(-1)
+    return float((predicted == torch.tensor([int(s.answer) for s in samples])).float().mean())
+
+
 def plot_probe_curves(out_dir: Path) -> None:
     metrics = out_dir / "metrics.jsonl"
     if metrics.is_file():
         plot_curves({"stage 0": metrics}, out_dir / "curves.png", "stage 0: tiny dense Qwen2-VL base",
-                    keys=("loss", "lr", "samples_per_s") + tuple(f"probe_{k}" for k in PROBE_KINDS))
+                    keys=("loss", "lr", "samples_per_s", "probe_tower_single") + tuple(f"probe_{k}" for k in PROBE_KINDS))

@@ -1,0 +1,77 @@
+"""The shipped pretrained dense base (models/qwen2vl-tiny-base): a plain transformers directory that
+reads, and sparse upcycling of it reproduces it exactly at step 0."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BASE = Path(__file__).parents[2] / "models" / "qwen2vl-tiny-base"
+VLM_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+
+
+@pytest.fixture(scope="module")
+def base():
+    from chatvla2.train.pretrain import load_base
+
+    model, processor = load_base(BASE)
+    return model.eval(), processor
+
+
+@pytest.fixture(scope="module")
+def sim_frame():
+    from chatvla2.data.reading_scenes import SimFramePool
+
+    return SimFramePool.render(range(5, 6)).frames[0]  # (224, 224, 3): a train-split scene
+
+
+def test_transformers_loads_the_base_by_itself():
+    from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    model = Qwen2VLForConditionalGeneration.from_pretrained(BASE)
+    tokenizer = AutoTokenizer.from_pretrained(BASE)
+    image_processor = Qwen2VLImageProcessorPil.from_pretrained(BASE)
+    assert model.config.vision_config.patch_size == image_processor.patch_size == 7
+    assert tokenizer.convert_tokens_to_ids("<|image_pad|>") == model.config.image_token_id
+    assert (BASE / "README.md").is_file() and (BASE / "curves.png").is_file()
+
+
+def test_the_base_reads_held_out_boards_and_card_rows(base):
+    """A handful of held-out probe samples (the README's probe table has the full counts)."""
+    from chatvla2.data.reading_scenes import HELDOUT_SEED_BASE, make_sample
+    from chatvla2.train.pretrain import answer
+
+    model, processor = base
+    boards = [make_sample("board", HELDOUT_SEED_BASE + 500 + k) for k in range(10)]
+    rows = [make_sample("row", HELDOUT_SEED_BASE + 500 + k) for k in range(10)]
+    assert sum(answer(model, processor, s) == s.answer for s in boards) >= 7
+    assert sum(answer(model, processor, s) == s.answer for s in rows) >= 5
+
+
+def test_upcycled_base_reproduces_the_dense_base_at_step_zero(base, sim_frame):
+    """The paper's step: every expert a copy of the pretrained MLP, so the MoE model computes the
+    base's function whatever the router says, on a real observation of both cameras."""
+    from chatvla2.model.chatvla2 import ChatVLA2Model
+    from chatvla2.model.config import preset
+
+    dense, processor = base
+    config = preset("tiny")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        moe = ChatVLA2Model.upcycle_from_dense(BASE, config)
+        for layer in moe.vlm.model.language_model.layers:
+            layer.mlp.gate.weight.normal_(std=1.0)  # a router with strong preferences
+    assert moe.processor.image_processor.patch_size == 7 and moe.config.max_pixels == 84 * 84
+    images = {"front": sim_frame, "wrist": np.ascontiguousarray(sim_frame[::-1])}
+    batch = moe.processor(images, "what numbers are on the cards, left to right?")
+    dense_batch = processor(images, "what numbers are on the cards, left to right?")
+    torch.testing.assert_close(batch["input_ids"], dense_batch["input_ids"])
+    with torch.no_grad():
+        expected = dense(**{k: dense_batch[k] for k in VLM_KEYS}).logits
+        moe.eval()
+        hidden = moe.run_vlm(batch).last_hidden_state
+        torch.testing.assert_close(moe.vlm.lm_head(hidden), expected, rtol=1e-4, atol=1e-4)
+        assert sum(int((s.tokens_per_expert > 0).sum()) for s in moe.routing_stats()) > 4
