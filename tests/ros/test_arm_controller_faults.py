@@ -161,3 +161,35 @@ def test_bad_chunks_are_rejected_with_a_reason_and_the_arm_holds(stack, node_pro
     tail = [c for t, c in probe.commands if t > time.monotonic() - 0.3]
     assert tail and all(np.array_equal(c, tail[-1]) for c in tail)
     assert node_processes.procs["arm_controller_node"].poll() is None
+
+
+def test_an_overlong_chunk_is_refused_unread_and_the_loop_keeps_its_rate(stack, node_processes):
+    """50,000 points used to stop every setpoint for ~3 s (deserialized and converted in the
+    control loop's thread); now refused by its size, with a reason, and the loop never pauses."""
+    from trajectory_msgs.msg import JointTrajectoryPoint
+
+    from chatvla2.ros.conversions import seconds_to_duration, seconds_to_time
+
+    probe = stack
+    assert spin_until(probe.context, probe.node, lambda: probe.chunks.get_subscription_count() > 0, 10.0)
+    names = ["fr3_joint1", "fr3_joint2", "fr3_joint3", "fr3_joint4", "fr3_joint5", "fr3_joint6",
+             "fr3_joint7", "fr3_finger_width"]
+    here = probe.states[-1][1].tolist()
+    for points in (65, 50_000):
+        huge = JointTrajectory(joint_names=names)
+        huge.header.stamp = seconds_to_time(probe.now_s())
+        huge.points = [JointTrajectoryPoint(positions=here, time_from_start=seconds_to_duration(0.1 * (k + 1)))
+                       for k in range(points)]
+        sent = time.monotonic()
+        probe.chunks.publish(huge)
+        assert spin_until(probe.context, probe.node, lambda: any(
+            "interventions: rejected chunk: too long" in d for d in probe.diagnostics), 5.0), \
+            node_processes.log("arm_controller_node")
+        probe.spin(1.0)
+        stamps = [t for t, _ in probe.commands if t >= sent - 0.1]
+        worst_gap_s = float(np.max(np.diff(stamps)))
+        print(f"\n{points} points: worst gap between setpoints {worst_gap_s * 1e3:.0f} ms")
+        assert worst_gap_s < 0.15, f"{points} points paused the loop for {worst_gap_s:.2f} s"
+        probe.diagnostics.clear()
+    log = node_processes.log("arm_controller_node")
+    assert "more than max_chunk_points (64)" in log and "bytes, more than 64 points" in log, log

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -19,7 +20,8 @@ from chatvla2.control.controller import ArmController, ControllerConfig
 from chatvla2.control.gate import GateConfig
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.control.safety import SafetyConfig, limit_gripper_force
-from chatvla2.ros.conversions import node_now_s, trajectory_to_chunk
+from chatvla2.ros.conversions import (ChunkTooLong, max_serialized_chunk_bytes, node_now_s,
+                                     trajectory_to_chunk)
 from chatvla2.ros.drivers import DRIVER_PARAMETERS, make_driver
 from chatvla2.ros.drivers.sim import trajectory_point
 from chatvla2.ros.node_helpers import declare, run_node
@@ -57,6 +59,8 @@ class ArmControllerNode(Node):
                 max_step_rad=d("max_step_rad", 0.05, "Largest joint step per control period (rad)")))
         self.driver_params = {name: d(name, default, text) for name, (default, text) in DRIVER_PARAMETERS.items()}
         chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
+        self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)")
+        self.max_chunk_bytes = max_serialized_chunk_bytes(robot.command_names, self.max_chunk_points)
         diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages")
         self.robot = robot
         self.core = ArmController(robot, self.config)
@@ -64,7 +68,8 @@ class ArmControllerNode(Node):
         self.driver = None
         self.holding: set[str] = set()
         self.rejection_logged_s: dict[str, float] = {}
-        self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk, COMMAND_QOS)
+        # Raw bytes: an oversized chunk is refused by its length, never deserialized in the loop's thread.
+        self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk_bytes, COMMAND_QOS, raw=True)
         self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_service(Trigger, "/chatvla/stop", self.on_stop)
@@ -79,16 +84,35 @@ class ArmControllerNode(Node):
     def now_s(self) -> float:
         return node_now_s(self)
 
+    def on_chunk_bytes(self, data: bytes) -> None:
+        if len(data) > self.max_chunk_bytes:
+            self.core.interventions["rejected chunk: too long"] += 1
+            self.log_rejection("too long", f"too long: {len(data)} bytes, more than {self.max_chunk_points} points "
+                                           f"can take ({self.max_chunk_bytes} bytes; max_chunk_points)")
+            return
+        try:
+            msg = deserialize_message(data, JointTrajectory)
+        except Exception as error:  # rclpy raises several types for bytes that are no JointTrajectory
+            self.core.interventions["rejected chunk: malformed"] += 1
+            self.log_rejection("malformed", f"malformed: cannot deserialize: {error}")
+            return
+        self.on_chunk(msg)
+
     def on_chunk(self, msg: JointTrajectory) -> None:
         category = "malformed"
         try:
-            reason = self.core.on_chunk(trajectory_to_chunk(msg), self.now_s())
+            reason = self.core.on_chunk(trajectory_to_chunk(msg, self.max_chunk_points), self.now_s())
             category = self.core.last_rejection.category if reason else category
         except ValueError as error:
-            self.core.interventions["rejected chunk: malformed"] += 1
-            reason = f"malformed: {error}"
+            category = "too long" if isinstance(error, ChunkTooLong) else "malformed"
+            self.core.interventions[f"rejected chunk: {category}"] += 1
+            reason = f"{category}: {error}"
+        if reason:
+            self.log_rejection(category, reason)
+
+    def log_rejection(self, category: str, reason: str) -> None:
         # One line per kind of rejection per second: a burst cannot flood the log or hide a new kind.
-        if reason and self.now_s() - self.rejection_logged_s.get(category, -np.inf) > 1.0:
+        if self.now_s() - self.rejection_logged_s.get(category, -np.inf) > 1.0:
             self.rejection_logged_s[category] = self.now_s()
             self.get_logger().warning(f"rejected action chunk: {reason}")
 

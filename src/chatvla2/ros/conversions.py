@@ -46,10 +46,33 @@ def chunk_to_trajectory(chunk: ActionChunk) -> JointTrajectory:
     return msg
 
 
-def trajectory_to_chunk(msg: JointTrajectory) -> ActionChunk:
-    """Raises ValueError for a trajectory that is not a well-formed, evenly spaced chunk."""
+class ChunkTooLong(ValueError):
+    """A chunk with more points than the receiver accepts."""
+
+
+def max_serialized_chunk_bytes(joint_names: tuple[str, ...], max_points: int) -> int:
+    """The largest serialized JointTrajectory that can hold a `max_points` chunk for these joints:
+    every point with all four arrays full, the longest frame id we accept, names as given. A
+    receiver refuses anything larger before deserializing it (a 50,000-point message takes ~0.4 s
+    to deserialize in rclpy, which would freeze a 100 Hz loop)."""
+    from rclpy.serialization import serialize_message
+
+    width = len(joint_names)
+    reference = JointTrajectory(joint_names=list(joint_names))
+    reference.header.frame_id = "f" * 256
+    full = [1.0] * width
+    reference.points = [JointTrajectoryPoint(positions=full, velocities=full, accelerations=full, effort=full)
+                        for _ in range(max_points)]
+    return len(serialize_message(reference))
+
+
+def trajectory_to_chunk(msg: JointTrajectory, max_points: int | None = None) -> ActionChunk:
+    """Raises ValueError for a trajectory that is not a well-formed, evenly spaced chunk, or that
+    has more than `max_points` points (checked before any point is read)."""
     if not msg.points:
         raise ValueError("action chunk has no points")
+    if max_points is not None and len(msg.points) > max_points:
+        raise ChunkTooLong(f"action chunk has {len(msg.points)} points, more than max_chunk_points ({max_points})")
     width = len(msg.joint_names)
     rows = []
     for k, point in enumerate(msg.points):
