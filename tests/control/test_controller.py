@@ -67,6 +67,16 @@ def test_resume_only_from_a_safe_state_and_never_replays_old_chunks():
     assert controller.on_chunk(sway(5.0), 5.0) is None
 
 
+def test_resume_without_a_stop_keeps_the_chunk_playing():
+    controller = ready()
+    assert controller.on_chunk(sway(0.0), 0.0) is None
+    before = controller.tick(0.05).command
+    assert controller.resume(0.06) is None and not controller.stopped
+    after = controller.tick(0.07)
+    assert after.command is not None and "no chunk to play" not in after.reasons, after.reasons
+    assert after.command[0] > before[0], "the chunk kept moving joint 1 (it used to be dropped: a hold)"
+
+
 def test_dry_run_until_enabled():
     controller = ready(ControllerConfig(dry_run=True))
     assert not controller.actuation_enabled

@@ -59,6 +59,13 @@ def test_size_mismatch_is_rejected_with_numbers():
         fields_to_array(fields)
 
 
+@pytest.mark.parametrize("height, width", [(0, 4), (4, 0), (0, 0)])
+def test_an_image_without_pixels_is_rejected_at_the_input(height, width):
+    # It used to decode to an empty array and surface later as "policy returned non-finite actions".
+    with pytest.raises(ImageEncodingError, match=f"empty or negative image size {height}x{width}"):
+        fields_to_array(ImageFields(height, width, "rgb8", False, 3 * width, b""))
+
+
 def test_step_smaller_than_row_is_rejected():
     with pytest.raises(ImageEncodingError, match="step 5 is smaller"):
         fields_to_array(ImageFields(1, 2, "rgb8", False, 5, b"\x00" * 5))

@@ -176,6 +176,9 @@ def test_non_finite_model_output_publishes_nothing_and_is_reported(rig_factory):
     assert "non-finite" in values(status)["last_error"]
     rig.run(1.0)
     assert rig.chunks, "the node must recover once the input is sane again"
+    status = rig.last_status()
+    assert status.level == status.OK, "diagnostics return to OK once chunks flow again (it stayed WARN for good)"
+    assert int(values(status)["model_errors"]) >= 3, "the error count is kept"
 
 
 def test_missing_checkpoint_fails_configure_with_a_clear_error(rig_factory, tmp_path):

@@ -120,7 +120,10 @@ class ArmController:
         return None
 
     def resume(self, now_s: float) -> str | None:
-        """Release a stop; returns why it was refused, if it was. Old chunks are not replayed."""
+        """Release a stop; returns why it was refused, if it was. Old chunks are not replayed.
+        Without a stop there is nothing to release: the chunk being played keeps playing."""
+        if not self.stopped:
+            return None
         problem = self.safe_state_problem(now_s)
         if problem is not None:
             self.interventions["resume refused"] += 1

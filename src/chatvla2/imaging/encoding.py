@@ -58,8 +58,8 @@ def fields_to_array(fields: ImageFields) -> np.ndarray:
     layout = _layout(fields.encoding)
     pixel_bytes = layout.dtype.itemsize * layout.channels
     row_bytes = fields.width * pixel_bytes
-    if fields.height < 0 or fields.width < 0:
-        raise ImageEncodingError(f"negative image size {fields.height}x{fields.width}")
+    if fields.height <= 0 or fields.width <= 0:
+        raise ImageEncodingError(f"empty or negative image size {fields.height}x{fields.width}: no pixels to use")
     if fields.step < row_bytes:
         raise ImageEncodingError(
             f"step {fields.step} is smaller than width {fields.width} x {pixel_bytes} bytes per pixel"

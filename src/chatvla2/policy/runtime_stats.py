@@ -22,6 +22,7 @@ class StatsSnapshot:
     latency_p99_s: float
     model_errors: int
     last_error: str
+    error_is_current: bool  # no chunk has been published since the last model error
 
 
 class InferenceStats:
@@ -33,6 +34,7 @@ class InferenceStats:
         self.done_at_s: deque[float] = deque(maxlen=window)
         self.chunks = self.model_errors = 0
         self.last_error = ""
+        self.chunks_at_last_error = -1
 
     def chunk(self, latency_s: float) -> None:
         with self.lock:
@@ -44,6 +46,7 @@ class InferenceStats:
         with self.lock:
             self.model_errors += 1
             self.last_error = message
+            self.chunks_at_last_error = self.chunks
 
     def snapshot(self) -> StatsSnapshot:
         with self.lock:
@@ -52,4 +55,5 @@ class InferenceStats:
             rate = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
             p50, p99 = ((float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)))
                         if latencies.size else (float("nan"), float("nan")))
-            return StatsSnapshot(self.chunks, rate, p50, p99, self.model_errors, self.last_error)
+            return StatsSnapshot(self.chunks, rate, p50, p99, self.model_errors, self.last_error,
+                                 self.model_errors > 0 and self.chunks == self.chunks_at_last_error)

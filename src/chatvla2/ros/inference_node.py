@@ -168,7 +168,8 @@ class InferenceNode(LifecycleNode):
     # Inputs -----------------------------------------------------------------------------------
     def on_instruction(self, msg: String) -> None:
         self.instruction = msg.data
-        self.get_logger().info(f"new instruction: {msg.data!r}")
+        shown = msg.data if len(msg.data) <= 200 else f"{msg.data[:200]}... ({len(msg.data)} characters)"
+        self.get_logger().info(f"new instruction: {shown!r}")
 
     def on_joint_state(self, msg: JointState) -> None:
         buffer = self.buffer
@@ -231,7 +232,7 @@ class InferenceNode(LifecycleNode):
         snapshot = self.stats.snapshot()
         buffer = self.buffer
         status = DiagnosticStatus(name=DIAGNOSTIC_NAME, hardware_id=self.get_name())
-        recent_error = snapshot.model_errors and snapshot.last_error
+        recent_error = snapshot.error_is_current  # WARN until the model answers again, then OK
         if self.status_message.startswith("configure failed"):
             status.level, status.message = DiagnosticStatus.ERROR, self.status_message
         elif recent_error:
