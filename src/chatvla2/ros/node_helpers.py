@@ -1,6 +1,7 @@
 """Small pieces every node uses: declaring parameters with descriptions, and main()'s lifecycle."""
 from __future__ import annotations
 
+import signal
 from typing import Any, Callable
 
 import rclpy
@@ -40,6 +41,12 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         if rclpy.ok():
             raise
     finally:
+        # Under `ros2 launch` a terminal's Ctrl-C reaches every node directly and the launcher
+        # forwards another SIGINT while the node tears down: once stopping, further SIGINT/SIGTERM
+        # must not interrupt the teardown (a traceback, exit status -2, or a C++ abort while
+        # threads are being joined). SIGKILL still ends a teardown that hangs.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
