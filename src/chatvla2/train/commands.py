@@ -62,6 +62,8 @@ def add_curves_arguments(parser) -> None:
     parser.add_argument("metrics", nargs="+", help="metrics.jsonl files, optionally NAME=PATH")
     parser.add_argument("--out", required=True, help="PNG to write")
     parser.add_argument("--title", default="")
+    parser.add_argument("--keys", nargs="+", default=None,
+                        help="metrics to plot (default: the losses, lr and samples/s), e.g. probe_tower_single")
 
 
 def run_curves(args) -> int:
@@ -71,7 +73,8 @@ def run_curves(args) -> int:
     for item in args.metrics:
         name, _, path = item.rpartition("=")
         runs[name or path] = path
-    print(plot_curves(runs, args.out, args.title))
+    keys = {} if args.keys is None else {"keys": tuple(args.keys)}
+    print(plot_curves(runs, args.out, args.title, **keys))
     return 0
 
 
