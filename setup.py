@@ -31,6 +31,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.xml")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
+        (f"share/{PACKAGE}/config/dds", glob("config/dds/*.xml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         (f"share/{PACKAGE}/models/chatvla2-tiny", [f for f in glob("models/chatvla2-tiny/*") if os.path.isfile(f)]),
     ],

@@ -6,3 +6,6 @@ export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-egl}"
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export PYTHONUNBUFFERED=1
+# Fast DDS profile of the stack: camera frames above 512 KiB (640x480 rgb8 and up) reach readers
+# in other processes (config/dds/fastdds_large_frames.xml; the launch files set the same).
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/config/dds/fastdds_large_frames.xml}"

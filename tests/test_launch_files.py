@@ -119,3 +119,15 @@ def test_checker_catches_a_missing_executable_and_file(tmp_path):
                    '<param from="/nonexistent/params.yaml"/></node></launch>')
     with pytest.raises(AssertionError, match="is missing"):
         test_launch_file_references_exist(bad)
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_launch_file_sets_the_shipped_fast_dds_profile(launch_file):
+    root = ET.parse(launch_file).getroot()
+    args = {arg.get("name"): substitute(arg.get("default", ""), {}) for arg in root.iter("arg")}
+    values = [substitute(e.get("value"), args) for e in root.iter("set_env")
+              if e.get("name") == "FASTDDS_DEFAULT_PROFILES_FILE"]
+    assert len(values) == 1, f"{launch_file.name} must set FASTDDS_DEFAULT_PROFILES_FILE once"
+    profile = ET.parse(values[0]).getroot()  # exists and is XML
+    segment = profile.find(".//{http://www.eprosima.com}segment_size")
+    assert segment is not None and int(segment.text) >= 4 * 2 ** 20, "a shared-memory segment for 1280x720 frames"
