@@ -131,3 +131,19 @@ def test_every_launch_file_sets_the_shipped_fast_dds_profile(launch_file):
     profile = ET.parse(values[0]).getroot()  # exists and is XML
     segment = profile.find(".//{http://www.eprosima.com}segment_size")
     assert segment is not None and int(segment.text) >= 4 * 2 ** 20, "a shared-memory segment for 1280x720 frames"
+
+
+# franka_fr3_moveit_config/launch/moveit.launch.py's DeclareLaunchArgument names (franka_ros2 main,
+# read 2026-11-30): it has no use_rviz; an argument it does not declare is silently ignored.
+FRANKA_MOVEIT_ARGUMENTS = {"robot_ip", "namespace", "load_gripper", "ee_id", "use_fake_hardware",
+                           "fake_sensor_commands", "db"}
+
+
+def test_franka_launch_passes_only_arguments_franka_ros2_declares_and_needs_no_ip_without_it():
+    root = ET.parse(REPO / "launch" / "franka.launch.xml").getroot()
+    include = next(root.iter("include"))
+    assert "franka_fr3_moveit_config" in include.get("file")
+    passed = {arg.get("name") for arg in include.findall("arg")}
+    assert passed <= FRANKA_MOVEIT_ARGUMENTS, f"not declared by moveit.launch.py: {passed - FRANKA_MOVEIT_ARGUMENTS}"
+    robot_ip = next(a for a in root.findall("arg") if a.get("name") == "robot_ip")
+    assert robot_ip.get("default") is not None, "robot_ip must not be required with start_franka_ros2:=false"
