@@ -120,3 +120,77 @@ def test_gripper_force_is_capped_and_nan_refused():
     assert limit_gripper_force(-3.0, limits) == 0.0
     with pytest.raises(ValueError, match="finite"):
         limit_gripper_force(float("nan"), limits)
+
+
+def run_chunks(chunks_at: list[tuple[float, np.ndarray]], mode: str, seconds: float, robot=ROBOTS["franka_fr3"]):
+    """ArmController at 100 Hz on a perfect arm (measured = commanded). Each chunk is given as
+    arm-joint offsets (16, 7) from the command at its arrival, as a model's chunk starts where the
+    arm is. Returns per tick: (previous command, command, envelope in force, reasons)."""
+    from chatvla2.control.chunk import ActionChunk
+    from chatvla2.control.controller import ArmController, ControllerConfig
+
+    controller = ArmController(robot, ControllerConfig(execution_mode=mode, dry_run=False, chunk_timeout_s=5.0))
+    names, state = list(robot.command_names), robot.home_command.copy()
+    controller.on_joint_state(names, state, 0.0)
+    ticks, pending = [], list(chunks_at)
+    for tick in range(int(seconds * 100)):
+        now_s = tick * 0.01
+        while pending and pending[0][0] <= now_s:
+            _, offsets = pending.pop(0)
+            rows = np.tile(state, (len(offsets), 1))
+            rows[:, :offsets.shape[1]] += offsets
+            controller.on_chunk(ActionChunk(robot.command_names, rows, 0.1, now_s), now_s)
+        previous = state
+        step = controller.tick(now_s)
+        if step.command is not None:
+            state = step.command
+            ticks.append((previous, state, controller.envelope, step.reasons))
+        controller.on_joint_state(names, state, now_s)
+    return ticks
+
+
+def test_a_chunk_is_followed_without_passing_its_own_target():
+    """The field report: targets never above 0.600 rad, joint 1 commanded to 0.786 rad; the
+    filter braked only once past the target. Now it brakes in time, never past it."""
+    robot = ROBOTS["franka_fr3"]
+    rows = np.tile(robot.home_command, (16, 1))
+    rows[:, 0] = robot.home_command[0] + np.minimum(np.arange(1, 17) * 0.2, 0.6)  # fast, then hold
+    offsets = np.zeros((16, 7))
+    offsets[:, 0] = rows[:, 0] - robot.home_command[0]
+    commands = np.array([command for _, command, _, _ in run_chunks([(0.0, offsets)], "latest", 2.5)])
+    peak = commands[:, 0].max()
+    assert peak <= rows[:, 0].max() + 1e-9, f"joint 1 commanded to {peak:.4f}, target {rows[:, 0].max():.4f}"
+    assert abs(commands[-1, 0] - rows[-1, 0]) < 1e-6, "and it still arrives"
+
+    from chatvla2.control.safety import SafetyFilter
+
+    blind = SafetyFilter(SafetyLimits.for_robot(robot, SafetyConfig(), 0.01))  # the same, without the envelope
+    blind.reset(robot.home_command)
+    from chatvla2.control.chunk import ActionChunk
+
+    chunk = ActionChunk(robot.command_names, rows, 0.1, 0.0)
+    overshoot = max(blind.step(chunk.sample(k * 0.01)).command[0] for k in range(250)) - rows[:, 0].max()
+    assert overshoot > 0.01, "control: a follower without the envelope does pass the target"
+
+
+@pytest.mark.parametrize("mode", ["latest", "ensemble", "handover"])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_commands_never_move_out_past_the_targets_they_follow(mode, data, auditor_factory):
+    """Random gate-passing chunk streams (each starts near the arm, moves within the speed limit):
+    in every period whose envelope was not relaxed, the command does not move outward past the
+    range of the targets being followed; relaxation is counted, and no limit is ever violated."""
+    robot = ROBOTS["franka_fr3"]
+    chunks_at = []
+    for index in range(data.draw(st.integers(1, 6))):
+        steps = np.array(data.draw(st.lists(st.lists(st.floats(-0.25, 0.25), min_size=7, max_size=7),
+                                            min_size=16, max_size=16)))  # rad per 0.1 s row
+        chunks_at.append((data.draw(st.floats(0.0, 0.15)) + 0.3 * index, np.cumsum(steps, axis=0) * 0.9))
+    ticks = run_chunks(chunks_at, mode, 2.5)
+    limits = SafetyLimits.for_robot(robot, SafetyConfig(), 0.01)
+    auditor = auditor_factory(limits, robot.home_command)
+    for previous, command, envelope, reasons in ticks:
+        assert auditor.check(command, "workspace box" in reasons) == [], (auditor.violations[:3], reasons)
+        if envelope is not None and "target envelope relaxed" not in reasons and "workspace box" not in reasons:
+            low, high = np.minimum(envelope[0], previous), np.maximum(envelope[1], previous)
+            assert np.all(command >= low - 1e-9) and np.all(command <= high + 1e-9), (previous, command, envelope)

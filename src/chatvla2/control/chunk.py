@@ -68,9 +68,22 @@ class ActionChunk:
 
 
 class ChunkExecutor(Protocol):
+    """`envelope(now_s)`: per column the (low, high) of every row of the chunks that `target(now_s)`
+    blends, so of every target it can return while they last; the safety filter keeps the
+    command inside it (a chunk's motion is followed without passing its own targets)."""
+
     def submit(self, chunk: ActionChunk, now_s: float) -> None: ...
     def target(self, now_s: float) -> np.ndarray | None: ...
+    def envelope(self, now_s: float) -> tuple[np.ndarray, np.ndarray] | None: ...
     def clear(self) -> None: ...
+
+
+def rows_envelope(chunks: list[ActionChunk]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low (A,), high (A,)) over every row of `chunks`; None for no chunk."""
+    if not chunks:
+        return None
+    rows = np.concatenate([chunk.positions for chunk in chunks])  # (sum H, A)
+    return rows.min(axis=0), rows.max(axis=0)
 
 
 class LatestChunkPlayer:
@@ -85,6 +98,10 @@ class LatestChunkPlayer:
 
     def target(self, now_s: float) -> np.ndarray | None:
         return None if self.chunk is None else self.chunk.sample(now_s)
+
+    def envelope(self, now_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        live = self.chunk is not None and now_s <= self.chunk.end_s
+        return rows_envelope([self.chunk] if live else [])
 
     def clear(self) -> None:
         self.chunk = None
@@ -113,6 +130,9 @@ class TemporalEnsembler:
         weights = np.exp(-self.decay * np.arange(len(samples)))  # (N,) oldest weighs most
         return weights @ np.stack(samples) / weights.sum()  # (A,)
 
+    def envelope(self, now_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        return rows_envelope([chunk for chunk in self.chunks if now_s <= chunk.end_s])
+
     def clear(self) -> None:
         self.chunks.clear()
 
@@ -140,6 +160,9 @@ class SmoothHandover:
             return new
         weight = min(1.0, max(0.0, (now_s - self.switched_at_s) / self.handover_s))
         return (1.0 - weight) * old + weight * new
+
+    def envelope(self, now_s: float) -> tuple[np.ndarray, np.ndarray] | None:
+        return rows_envelope([c for c in (self.current, self.previous) if c is not None and now_s <= c.end_s])
 
     def clear(self) -> None:
         self.current = self.previous = None

@@ -64,6 +64,7 @@ class ArmController:
         self.actuation_enabled = not config.dry_run
         self.interventions: Counter[str] = Counter()
         self.last_rejection: ChunkRejected | None = None
+        self.envelope: tuple[np.ndarray, np.ndarray] | None = None  # range of the targets followed last
 
     @property
     def last_command(self) -> np.ndarray | None:
@@ -102,6 +103,7 @@ class ArmController:
         """Freeze on the next period; latches until resume()."""
         self.stopped = True
         self.executor.clear()
+        self.envelope = None
 
     def safe_state_problem(self, now_s: float) -> str | None:
         """Why the arm is not in a state to resume or enable from, or None when it is."""
@@ -130,6 +132,7 @@ class ArmController:
             return problem
         self.stopped = False
         self.executor.clear()
+        self.envelope = None
         self.chunks_not_before_s = now_s
         return None
 
@@ -144,6 +147,7 @@ class ArmController:
         self.actuation_enabled = True
         if self.measured is not None:
             self.filter.reset(self.measured)  # start moving from where the arm really is
+            self.envelope = None
         return None
 
     def tick(self, now_s: float) -> ControlStep:
@@ -164,7 +168,10 @@ class ArmController:
         target = None if reasons else self.executor.target(now_s + self.config.actuation_latency_s)
         if target is None and not reasons:
             reasons.append("no chunk to play")
-        result = self.filter.step(target)
+        if target is not None:
+            self.envelope = self.executor.envelope(now_s + self.config.actuation_latency_s)
+        # Braking to rest after the last chunk stays inside that chunk's range too.
+        result = self.filter.step(target, self.envelope)
         reasons += result.interventions
         self.interventions.update(reasons)
         return ControlStep(result.command, target is None, reasons)

@@ -11,10 +11,17 @@ intervals allowed by each limit for this period,
     hard:   |v| <= min(v_max, step_max / dt); position stays in [low, high]; and the arm can
             still brake to rest before the limit at a_max (v dt + v^2 / (2 a_max) <= room)
     smooth: |v - v0| <= a_max dt;  |v - v0 - a0 dt| <= j_max dt^2
+    target: the same braking form with the chunk's own envelope (the lowest and highest target
+            of the chunks being followed) in place of the joint limits: the command may approach
+            a chunk's extreme target but never pass it (a follower that brakes only after the
+            target overshoots by v^2 / (2 a_max))
 and clips the requested velocity into it. The braking term keeps the intersection non-empty:
-braking at a_max from a state that satisfied it satisfies it again. Jerk is the only limit ever
-relaxed (counted as "jerk relaxed"), and only when j_max dt < 2 a_max. A position outside the
-limits (an arm switched on there) may only move back inwards. Two holds are deliberately abrupt:
+braking at a_max from a state that satisfied it satisfies it again. When a value's intersection
+is empty all the same, the target envelope gives way first ("target envelope relaxed": a new
+chunk, or expiring ones, put the range behind an arm moving outward; it then brakes within its
+acceleration limit instead of stopping at once), then jerk ("jerk relaxed", only when
+j_max dt < 2 a_max). A position outside the limits (an arm switched on there), or outside the
+envelope, may only move back inwards. Two holds are deliberately abrupt:
 a stop and a workspace-box hold repeat the last command exactly (velocity zero at once).
 """
 from __future__ import annotations
@@ -25,6 +32,10 @@ import numpy as np
 
 from chatvla2.control.kinematics import KinematicChain
 from chatvla2.control.robot import RobotSpec
+
+
+RELAXED = {"jerk limit": "jerk relaxed", "target envelope": "target envelope relaxed",
+           "acceleration limit": "acceleration relaxed"}
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,11 @@ class SafetyFilter:
         self.acceleration = np.zeros_like(self.limits.low)
         return FilterResult(self.position.copy(), [reason])
 
-    def step(self, target: np.ndarray | None) -> FilterResult:
-        """One period: move towards `target` (A,) as far as every limit allows; None brakes to rest."""
+    def step(self, target: np.ndarray | None,
+             envelope: tuple[np.ndarray, np.ndarray] | None = None) -> FilterResult:
+        """One period: move towards `target` (A,) as far as every limit allows; None brakes to rest.
+        `envelope` (low (A,), high (A,)): the targets' range, which the command does not pass (also
+        while braking to rest after the last chunk ended)."""
         if self.position is None:
             raise ValueError("safety filter has no state: reset() it with the measured position")
         reasons = []
@@ -145,21 +159,26 @@ class SafetyFilter:
         speed = np.minimum(limits.velocity_max, limits.step_max / dt)
         bounds = {
             "velocity limit": (-speed, speed),
-            "position limit": (np.maximum((low - p0) / dt, -braking_speed(p0 - low, limits.acceleration_max, dt)),
-                               np.minimum((high - p0) / dt, braking_speed(high - p0, limits.acceleration_max, dt))),
+            "position limit": stay_within(p0, low, high, limits.acceleration_max, dt),
             "acceleration limit": (v0 - limits.acceleration_max * dt, v0 + limits.acceleration_max * dt),
             "jerk limit": (v0 + (a0 - limits.jerk_max * dt) * dt, v0 + (a0 + limits.jerk_max * dt) * dt),
         }
-        lower = np.max([pair[0] for pair in bounds.values()], axis=0)
-        upper = np.min([pair[1] for pair in bounds.values()], axis=0)
-        if np.any(lower > upper):
-            reasons.append("jerk relaxed")
-            lower = np.max([pair[0] for name, pair in bounds.items() if name != "jerk limit"], axis=0)
-            upper = np.min([pair[1] for name, pair in bounds.items() if name != "jerk limit"], axis=0)
-        if np.any(lower > upper):
-            reasons.append("acceleration relaxed")  # unreachable from a state this filter made
-            hard = [bounds["velocity limit"], bounds["position limit"]]
-            lower, upper = np.max([pair[0] for pair in hard], axis=0), np.min([pair[1] for pair in hard], axis=0)
+        if envelope is not None:
+            env_low, env_high = (np.asarray(edge, dtype=float) for edge in envelope)
+            bounds["target envelope"] = stay_within(p0, np.minimum(env_low, p0), np.maximum(env_high, p0),
+                                                    limits.acceleration_max, dt)
+        # Per command value, relaxed in this order while its intersection is empty: the envelope
+        # (a tracking goal), jerk, acceleration (the last is unreachable from a state this filter made).
+        in_force = dict(bounds)
+        for relaxed in ("target envelope", "jerk limit", "acceleration limit"):
+            empty = intersect(in_force)[0] > intersect(in_force)[1]
+            if not np.any(empty):
+                break
+            if relaxed in in_force:
+                reasons.append(RELAXED[relaxed])
+                lo, hi = in_force[relaxed]
+                in_force[relaxed] = (np.where(empty, -np.inf, lo), np.where(empty, np.inf, hi))
+        lower, upper = intersect(in_force)
         velocity = np.clip(wanted, lower, upper)
         reasons += [name for name, (lo, hi) in bounds.items()
                     if np.any((wanted < lo - 1e-12) | (wanted > hi + 1e-12))]
@@ -173,6 +192,20 @@ class SafetyFilter:
         self.acceleration = (velocity - v0) / dt
         self.velocity, self.position = velocity, command
         return FilterResult(command.copy(), reasons)
+
+
+def intersect(bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) of the velocity intervals, per command value."""
+    return (np.max([pair[0] for pair in bounds.values()], axis=0),
+            np.min([pair[1] for pair in bounds.values()], axis=0))
+
+
+def stay_within(p0: np.ndarray, low: np.ndarray, high: np.ndarray, acceleration_max: np.ndarray,
+                dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity bounds that keep the next position in [low, high] and the arm able to brake before
+    either edge at `acceleration_max` (p0 must lie in [low, high])."""
+    return (np.maximum((low - p0) / dt, -braking_speed(p0 - low, acceleration_max, dt)),
+            np.minimum((high - p0) / dt, braking_speed(high - p0, acceleration_max, dt)))
 
 
 def braking_speed(room: np.ndarray, acceleration_max: np.ndarray, dt: float) -> np.ndarray:
