@@ -219,3 +219,21 @@ def test_first_chunk_after_configure_comes_at_steady_state_speed(rig_factory, mo
     latencies = [first_chunk_latency_s(rig) for _ in range(5)]
     first, steady = latencies[0], float(np.median(latencies[1:]))
     assert first <= 2.5 * steady, f"first chunk {first * 1e3:.0f} ms vs steady {steady * 1e3:.0f} ms: {latencies}"
+
+
+def test_a_huge_instruction_is_taken_whole_but_logged_short(rig_factory, capfd):
+    from chatvla2.ros.qos import INSTRUCTION_QOS
+
+    rig = rig_factory()
+    assert rig.node.trigger_configure() == SUCCESS
+    publisher = rig.probe.create_publisher(String, "/chatvla/instruction", INSTRUCTION_QOS)
+    huge = "pick the card " + "x" * 1_000_000
+    publisher.publish(String(data=huge))
+    deadline = time.monotonic() + 10.0
+    while rig.node.instruction != huge and time.monotonic() < deadline:
+        rig.executor.spin_once(timeout_sec=0.05)
+    assert rig.node.instruction == huge, "the policy gets the instruction as sent"
+    logged = capfd.readouterr()
+    text = logged.out + logged.err
+    assert f"({len(huge)} characters)" in text, text[-2000:]
+    assert len(text) < 20_000, f"the log line holds the whole instruction ({len(text)} characters of output)"
