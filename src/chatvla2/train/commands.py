@@ -11,14 +11,19 @@
 from __future__ import annotations
 
 
-def add_train_arguments(parser) -> None:
-    parser.add_argument("--config", required=True, help="training YAML (config/train/*.yaml)")
-    parser.add_argument("--stage", type=int, choices=(1, 2), help="must match the config's stage when given")
+def add_run_arguments(parser, config_help: str) -> None:
+    """What every training entry point takes: a config, resume, overrides, progress."""
+    parser.add_argument("--config", required=True, help=config_help)
     parser.add_argument("--resume", default=None,
                         help="'auto' (latest checkpoint in out_dir, if any) or a checkpoint directory")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set steps=200 --set optim.lr=1e-4")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still written)")
+
+
+def add_train_arguments(parser) -> None:
+    add_run_arguments(parser, "training YAML (config/train/*.yaml)")
+    parser.add_argument("--stage", type=int, choices=(1, 2), help="must match the config's stage when given")
 
 
 def run_train(args) -> int:
@@ -38,12 +43,7 @@ def run_train(args) -> int:
 
 
 def add_pretrain_arguments(parser) -> None:
-    parser.add_argument("--config", required=True, help="stage-0 YAML (config/train/tiny_base_stage0.yaml)")
-    parser.add_argument("--resume", default=None,
-                        help="'auto' (latest checkpoint in out_dir, if any) or a checkpoint directory")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set steps=200 --set max_minutes=30")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still written)")
+    add_run_arguments(parser, "stage-0 YAML (config/train/tiny_base_stage0.yaml)")
 
 
 def run_pretrain(args) -> int:
