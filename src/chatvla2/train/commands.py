@@ -58,6 +58,21 @@ def run_pretrain(args) -> int:
     return 0
 
 
+def add_probe_arguments(parser) -> None:
+    parser.add_argument("model", help="a dense base directory (models/qwen2vl-tiny-base, runs/.../final)")
+    parser.add_argument("--samples", type=int, default=30, help="held-out samples per probe kind")
+
+
+def run_probe_base(args) -> int:
+    import torch
+
+    from chatvla2.train.pretrain import probe_table
+
+    torch.set_num_threads(1)
+    print(probe_table(args.model, args.samples))
+    return 0
+
+
 def add_curves_arguments(parser) -> None:
     parser.add_argument("metrics", nargs="+", help="metrics.jsonl files, optionally NAME=PATH")
     parser.add_argument("--out", required=True, help="PNG to write")
@@ -96,5 +111,7 @@ COMMANDS = {
                    add_eval_arguments, run_eval_table),
     "pretrain": ("stage 0: pretrain the dense tiny Qwen2-VL base on procedural reading data",
                  add_pretrain_arguments, run_pretrain),
+    "probe-base": ("held-out reading probe of a dense base: exact answers per question kind",
+                   add_probe_arguments, run_probe_base),
     "train-curves": ("plot training curves from metrics.jsonl files", add_curves_arguments, run_curves),
 }

@@ -37,7 +37,18 @@ from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.trainer import lr_factor
 
 LOG = logging.getLogger(__name__)
-PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "arithmetic")
+PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "sim_which", "sim_board", "arithmetic")
+PROBE_DESCRIPTIONS = {
+    "single": "one card anywhere in a 28-84 px image: its digit",
+    "row": "2-4 cards in a row: their digits, left to right",
+    "which": "2-4 cards in a row: which one shows d (its place from the left)",
+    "board": "a drawn board anywhere, any size: its equation",
+    "sim_row": "the card-row view of a held-out sim scene: the digits, left to right",
+    "sim_which": "the card-row view of a held-out sim scene: which card shows d",
+    "sim_board": "a held-out sim scene's front camera at 84x84: the board's equation",
+    "arithmetic": "text only: what is the answer to a op b?",
+}
+SIM_PROBES = {"what numbers": "sim_row", "which card": "sim_which", "what does the board": "sim_board"}
 
 
 @dataclass
@@ -186,9 +197,23 @@ def probe_set(config: PretrainConfig, pool: SimFramePool) -> dict[str, list]:
         if key and len(sets[key]) < config.probe_samples:
             sets[key].append(row)
         sim = make_sample("sim", seed, pool)
-        if sim.question.startswith("what numbers") and len(sets["sim_row"]) < config.probe_samples:
-            sets["sim_row"].append(sim)
+        key = next((kind for start, kind in SIM_PROBES.items() if sim.question.startswith(start)), None)
+        if key and len(sets[key]) < config.probe_samples:
+            sets[key].append(sim)
     return sets
+
+
+def probe_table(model_dir: str | Path, samples: int = 30) -> str:
+    """The held-out probe of a base directory as a Markdown table (exact answers per kind)."""
+    config = PretrainConfig(probe_samples=samples, out_dir=str(Path(model_dir)))
+    pool = SimFramePool.render(range(HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + samples))
+    model, processor = load_base(model_dir)
+    model.eval()
+    lines = ["| probe (held-out) | what is asked | exact answers |", "|---|---|---|"]
+    for kind, items in probe_set(config, pool).items():
+        right = sum(answer(model, processor, item) == item.answer for item in items)
+        lines.append(f"| {kind} | {PROBE_DESCRIPTIONS[kind]} | {right}/{len(items)} ({100 * right / len(items):.0f}%) |")
+    return "\n".join(lines)
 
 
 def run_probe(model, processor, sets: dict[str, list]) -> dict[str, float]:
