@@ -34,6 +34,8 @@ setup(
         (f"share/{PACKAGE}/config/dds", glob("config/dds/*.xml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         (f"share/{PACKAGE}/models/chatvla2-tiny", [f for f in glob("models/chatvla2-tiny/*") if os.path.isfile(f)]),
+        (f"share/{PACKAGE}/models/qwen2vl-tiny-base",
+         [f for f in glob("models/qwen2vl-tiny-base/*") if os.path.isfile(f)]),
     ],
     zip_safe=False,
     entry_points={
