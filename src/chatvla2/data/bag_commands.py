@@ -1,6 +1,7 @@
-"""`chatvla2 record`, `replay`, `bag2dataset` and `bag-repair`: the testers' bag tools.
+"""`chatvla2 replay`, `bag2dataset` and `bag-repair`: the testers' bag tools that need no ROS
+(`chatvla2 record` subscribes to topics, so it lives in `chatvla2/ros/commands.py`).
 
-Heavy imports (rclpy, matplotlib, the policy) happen inside each command's `run`.
+Heavy imports (matplotlib, the policy) happen inside each command's `run`.
 """
 from __future__ import annotations
 
@@ -26,21 +27,6 @@ def _print_problems(recording) -> None:
         print(f"warning: {problem}", file=sys.stderr)
     if len(recording.problems) > 20:
         print(f"warning: ... and {len(recording.problems) - 20} more problems", file=sys.stderr)
-
-
-def add_record_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=None, help="bag directory to create (default: rosbag2_chatvla2_<date>)")
-    parser.add_argument("--cameras", nargs="+", default=["front"], help="camera names to record")
-    parser.add_argument("--command-topic", default=ARM_COMMAND_TOPIC, help="arm command topic to record")
-    parser.add_argument("--duration", type=float, default=0.0, help="seconds to record; 0 records until Ctrl-C")
-
-
-def run_record(args: argparse.Namespace) -> int:
-    from chatvla2.ros.recorder_node import default_bag_path, record
-
-    path = record(args.out or Path(default_bag_path()), args.cameras, args.command_topic, args.duration)
-    print(f"bag written: {path}")
-    return 0
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -147,7 +133,6 @@ def run_repair(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "record": ("record the stack's topics to a rosbag2 MCAP bag", add_record_arguments, run_record),
     "replay": ("replay a bag through a policy offline and write a report", add_replay_arguments, run_replay),
     "bag2dataset": ("convert bags into training episodes (HDF5)", add_bag2dataset_arguments, run_bag2dataset),
     "bag-repair": ("recover the messages of a bag whose recorder crashed", add_repair_arguments, run_repair),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from chatvla2.data.bag_topics import ARM_COMMAND_TOPIC
 from chatvla2.paths import config_dir
 
 
@@ -32,6 +33,22 @@ def run(args: argparse.Namespace) -> int:
     return run_stack(args.params, args.steps, args.instruction)
 
 
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=None, help="bag directory to create (default: rosbag2_chatvla2_<date>)")
+    parser.add_argument("--cameras", nargs="+", default=["front"], help="camera names to record")
+    parser.add_argument("--command-topic", default=ARM_COMMAND_TOPIC, help="arm command topic to record")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds to record; 0 records until Ctrl-C")
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from chatvla2.ros.recorder_node import default_bag_path, record
+
+    path = record(args.out or Path(default_bag_path()), args.cameras, args.command_topic, args.duration)
+    print(f"bag written: {path}")
+    return 0
+
+
 COMMANDS = {
     "run": ("run the whole stack in one process (default: simulation, no robot)", add_run_arguments, run),
+    "record": ("record the stack's topics to a rosbag2 MCAP bag", add_record_arguments, run_record),
 }
