@@ -171,7 +171,8 @@ class SafetyFilter:
         # (a tracking goal), jerk, acceleration (the last is unreachable from a state this filter made).
         in_force = dict(bounds)
         for relaxed in ("target envelope", "jerk limit", "acceleration limit"):
-            empty = intersect(in_force)[0] > intersect(in_force)[1]
+            lower, upper = intersect(in_force)
+            empty = lower > upper
             if not np.any(empty):
                 break
             if relaxed in in_force:

@@ -1,9 +1,10 @@
 """Warm a policy up before it serves real frames.
 
-The first inference of a freshly loaded model is several times slower than the next ones (torch
-allocates its buffers, oneDNN builds its kernels for these shapes, the reasoning thread starts
-for the first time). On the robot that first chunk answered an observation older than the
-controller accepts and was thrown away. `warm_up` runs the whole path (encode, reason, act; in the
+The first inference of a freshly loaded model is slower than the next ones (torch allocates its
+buffers, oneDNN builds its kernels for these shapes, the reasoning thread starts for the first
+time; on a GPU the CUDA context and kernel selection make it seconds; the tiny model on this CPU:
+about 1.3x). A first chunk that answers an observation older than the controller accepts is
+thrown away. `warm_up` runs the whole path (encode, reason, act; in the
 async runtime the background reasoning thread too) on a dummy observation shaped like the real
 ones, then resets the policy so nothing of the dummy scene survives. Every consumer that times or
 serves a model calls it once after loading: the inference node at configure, replay, benchmarks.

@@ -205,7 +205,7 @@ def probe_set(config: PretrainConfig, pool: SimFramePool) -> dict[str, list]:
 
 def probe_table(model_dir: str | Path, samples: int = 30) -> str:
     """The held-out probe of a base directory as a Markdown table (exact answers per kind)."""
-    config = PretrainConfig(probe_samples=samples, out_dir=str(Path(model_dir)))
+    config = PretrainConfig(probe_samples=samples)
     pool = SimFramePool.render(range(HELDOUT_SEED_BASE, HELDOUT_SEED_BASE + samples))
     model, processor = load_base(model_dir)
     model.eval()
