@@ -16,6 +16,7 @@ def test_questions_answer_from_the_scene():
     assert pairs["what does the board say?"] == e.text and pairs[f"what is {e.text}?"] == str(e.result)
     ordinal = scene.reasoning.split(" is ")[-1].removesuffix(" from the left")
     assert pairs[f"which card shows {e.result}?"] == f"the {ordinal} from the left"
+    assert pairs["what numbers are on the cards, left to right?"] == " ".join(str(c.digit) for c in scene.cards)
     placement = sample_scene("placement", 9, "train")
     side = dict(scene_questions(placement))["is the toy left or right of the cup?"]
     toy_y, cup_y = placement.positions_m["toy"][1], placement.positions_m["cup"][1]
@@ -39,6 +40,21 @@ def test_arithmetic_facts_cover_every_equation_in_the_reasoning_form():
     assert len(facts) == len(splits.all_equations())
     for e in splits.all_equations():
         assert facts[f"what is the answer to {e.text}?"] == f"{e.text} = {e.result}"
+
+
+def test_card_place_lookups_cover_every_row_and_place_equally():
+    from collections import Counter
+
+    from chatvla2.data.image_text import card_place_pairs
+
+    pairs = card_place_pairs()
+    assert len(pairs) == 10 * 9 * 8 * 3 and len(dict(pairs)) == len(pairs)
+    places = Counter(answer.split(" is ")[1] for _, answer in pairs)
+    assert set(places.values()) == {720}, places  # no place more frequent than another
+    for question, answer in pairs:
+        row = question.removeprefix("the cards say ").split(";")[0].split()
+        digit = question.removesuffix("?").split()[-1]
+        assert answer == f"the card {digit} is {('first', 'second', 'third')[row.index(digit)]} from the left"
 
 
 def test_dataset_serves_rendered_qa_and_skips_bad_files(tmp_path):

@@ -77,3 +77,21 @@ def test_upcycled_base_reproduces_the_dense_base_at_step_zero(base, sim_frame):
         hidden = moe.run_vlm(batch).last_hidden_state
         torch.testing.assert_close(moe.vlm.lm_head(hidden), expected, rtol=1e-4, atol=1e-4)
         assert sum(int((s.tokens_per_expert > 0).sum()) for s in moe.routing_stats()) > 4
+
+
+def test_no_upcycling_keeps_random_experts_but_every_other_weight_of_the_base():
+    """The "no upcycling" ablation (`model.upcycle_experts: false`): the same pretrained attention,
+    embeddings and vision tower, experts that owe nothing to the dense MLP."""
+    from chatvla2.model.chatvla2 import ChatVLA2Model
+    from chatvla2.model.config import preset
+
+    torch.manual_seed(0)
+    copied = ChatVLA2Model.upcycle_from_dense(BASE, preset("tiny"))
+    random = ChatVLA2Model.upcycle_from_dense(BASE, preset("tiny"), copy_experts=False)
+    dense_mlp_gate = copied.vlm.model.language_model.layers[0].mlp.experts[0].gate_proj.weight
+    random_gate = random.vlm.model.language_model.layers[0].mlp.experts[0].gate_proj.weight
+    assert dense_mlp_gate.shape == random_gate.shape and not torch.allclose(dense_mlp_gate, random_gate)
+    a, b = copied.vlm.state_dict(), random.vlm.state_dict()
+    shared = [k for k in a if ".experts." not in k and ".shared_expert." not in k and ".mlp.gate." not in k
+              and ".mlp.noise." not in k]
+    assert shared and all(torch.equal(a[k], b[k]) for k in shared)

@@ -38,7 +38,10 @@ def test_sampled_scenes_obey_their_split(seed):
 def test_reasoning_templates():
     scene = sample_scene("math", 7, "train")
     e = scene.equation
-    assert scene.reasoning.startswith(f"the board says {e.text}; {e.text} = {e.result}; the card {e.result} is ")
+    row = " ".join(str(c.digit) for c in scene.cards)  # left to right
+    place = ("first", "second", "third")[[c.digit for c in scene.cards].index(e.result)]
+    assert scene.reasoning == (f"the board says {e.text}; {e.text} = {e.result}; the cards say {row}; "
+                               f"the card {e.result} is {place} from the left")
     placement = sample_scene("placement", 7, "train")
     assert placement.instruction == f"put the toy to the {placement.relation} of the {placement.reference}"
     assert placement.reasoning.endswith(f"put the toy {placement.relation} of the {placement.reference}")

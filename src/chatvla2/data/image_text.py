@@ -7,13 +7,15 @@ as episodes apply:
 Question templates (a small regular vocabulary):
     math:      "what does the board say?" -> "{a} {op} {b}";  "what is {a} {op} {b}?" -> "{c}";
                "which card shows {d}?" -> "the {ordinal} from the left";
-               "what number is on the {ordinal} card from the left?" -> "{d}"
+               "what number is on the {ordinal} card from the left?" -> "{d}";
+               "what numbers are on the cards, left to right?" -> "{d1} {d2} {d3}"
     (reading boards, `splits.reading_boards`, have no "what is" pair: their result is no digit)
     placement: "where is the {object}?" -> "the {object} is {ordinal} from the left";
                "is the toy left or right of the {ref}?" -> "left" | "right"
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -38,6 +40,7 @@ def scene_questions(scene) -> list[tuple[str, str]]:
         for i, card in enumerate(scene.cards):
             pairs.append((f"which card shows {card.digit}?", f"the {scenes.ORDINALS[i]} from the left"))
             pairs.append((f"what number is on the {scenes.ORDINALS[i]} card from the left?", str(card.digit)))
+        pairs.append(("what numbers are on the cards, left to right?", " ".join(str(c.digit) for c in scene.cards)))
         return pairs
     pairs = [(f"where is the {name}?", f"the {name} is {scene.ordinal(name)} from the left")
              for name in ("toy", "cup", "plate")]
@@ -51,6 +54,19 @@ def arithmetic_pairs() -> list[tuple[str, str]]:
     """Text-only arithmetic facts, one per single-digit equation of every split, in the reasoning's
     own "a op b = c" form: what a pretrained language model knows before it sees a robot."""
     return [(f"what is the answer to {e.text}?", f"{e.text} = {e.result}") for e in splits.all_equations()]
+
+
+def card_place_pairs() -> list[tuple[str, str]]:
+    """Text-only card-place lookups, one per row of three different digits and card in it:
+    "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left". The math
+    reasoning names the answer's place right after spelling the row out; these teach the language
+    model that lookup from text, with every row and place equally often (no place habit)."""
+    pairs = []
+    for row in itertools.permutations(range(10), scenes.CARD_COUNT):
+        for place, digit in enumerate(row):
+            pairs.append((f"the cards say {' '.join(map(str, row))}; where is the card {digit}?",
+                          f"the card {digit} is {scenes.ORDINALS[place]} from the left"))
+    return pairs
 
 
 def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,

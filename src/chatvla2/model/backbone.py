@@ -45,10 +45,13 @@ def build_backbone(config: ChatVLA2Config) -> Qwen2VLForConditionalGeneration:
     return vlm
 
 
-def upcycle_backbone(dense_dir: str | Path, config: ChatVLA2Config) -> Qwen2VLForConditionalGeneration:
+def upcycle_backbone(dense_dir: str | Path, config: ChatVLA2Config,
+                     copy_experts: bool = True) -> Qwen2VLForConditionalGeneration:
     """Load a dense Qwen2-VL directory and turn it into the MoE backbone (sparse upcycling).
 
     `config.backbone` is replaced by the dense checkpoint's own config so the sizes always match.
+    `copy_experts=False` keeps the experts (and router) at their random initialisation while
+    everything else is pretrained: the "no upcycling" ablation.
     """
     dense_dir = Path(dense_dir)
     for name in ("config.json",):
@@ -60,8 +63,9 @@ def upcycle_backbone(dense_dir: str | Path, config: ChatVLA2Config) -> Qwen2VLFo
     config.backbone = vlm.config.to_dict()
     dense_mlps = [layer.mlp for layer in decoder_layers(vlm)]
     swap_in_moe(vlm, config)
-    for block, dense_mlp in zip(moe_blocks(vlm), dense_mlps):
-        upcycle_experts(block, dense_mlp)
+    if copy_experts:
+        for block, dense_mlp in zip(moe_blocks(vlm), dense_mlps):
+            upcycle_experts(block, dense_mlp)
     return vlm
 
 

@@ -240,7 +240,8 @@ class ChatVLA2Model(nn.Module):
 
     @classmethod
     def upcycle_from_dense(cls, dense_dir: str | Path, config: ChatVLA2Config | None = None,
-                           processor: ChatVLA2Processor | None = None) -> "ChatVLA2Model":
+                           processor: ChatVLA2Processor | None = None,
+                           copy_experts: bool = True) -> "ChatVLA2Model":
         from chatvla2.model.checkpoint import upcycle_from_dense
 
-        return upcycle_from_dense(dense_dir, config, processor)
+        return upcycle_from_dense(dense_dir, config, processor, copy_experts)

@@ -67,20 +67,21 @@ def load_pretrained(directory: str | Path, device: str | torch.device = "cpu"):
 
 
 def upcycle_from_dense(dense_dir: str | Path, config: ChatVLA2Config | None = None,
-                       processor: ChatVLA2Processor | None = None):
+                       processor: ChatVLA2Processor | None = None, copy_experts: bool = True):
     """Sparse upcycling of a dense Qwen2-VL directory (transformers' save_pretrained layout).
 
     The backbone sizes come from the dense checkpoint; `config` supplies the MoE, head and image
     settings (default: the paper preset's). The processor is read from the directory when it has
     tokenizer files, else `processor` must be given. A directory's preprocessor_config.json (the
     pretrained base's pixel budget and patch size) wins over `config`'s min/max pixels.
+    `copy_experts=False` leaves the experts randomly initialised (the "no upcycling" ablation).
     """
     from chatvla2.model.backbone import upcycle_backbone
     from chatvla2.model.chatvla2 import ChatVLA2Model
 
     dense_dir = Path(dense_dir)
     config = config if config is not None else preset("paper")
-    vlm = upcycle_backbone(dense_dir, config)
+    vlm = upcycle_backbone(dense_dir, config, copy_experts)
     if processor is None:
         if not (dense_dir / "tokenizer.json").is_file():
             raise FileNotFoundError(f"dense checkpoint '{dense_dir}' is missing tokenizer.json; pass a processor")

@@ -3,7 +3,11 @@
 A scene is sampled from (seed, split) alone, so an episode can be rebuilt from its file's attrs.
 Reasoning follows fixed templates with a small regular vocabulary (a tiny word-level model learns
 them):
-  math:      "the board says {a} {op} {b}; {a} {op} {b} = {c}; the card {c} is {ordinal} from the left"
+  math:      "the board says {a} {op} {b}; {a} {op} {b} = {c}; the cards say {d1} {d2} {d3};
+              the card {c} is {ordinal} from the left"
+             The card row is spelled out before the answer's place is named: the place is then a
+             lookup in the model's own text (which the language model learns from text alone,
+             `chatvla2.data.image_text.card_place_pairs`) instead of a second visual judgement.
   placement: "the toy is {ordinal} from the left; the {ref} is {ordinal} from the left;
               put the toy {left|right} of the {ref}"
 Left and right are as the front camera sees them (world +y is left).
@@ -57,8 +61,12 @@ class MathScene:
     @property
     def reasoning(self) -> str:
         e, card = self.equation, self.answer_card
-        return (f"the board says {e.text}; {e.text} = {e.result}; "
+        return (f"the board says {e.text}; {e.text} = {e.result}; {self.card_row}; "
                 f"the card {e.result} is {ORDINALS[self.cards.index(card)]} from the left")
+
+    @property
+    def card_row(self) -> str:
+        return "the cards say " + " ".join(str(c.digit) for c in self.cards)
 
 
 @dataclass(frozen=True)

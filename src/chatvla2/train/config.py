@@ -25,6 +25,8 @@ class ModelSection:
     init_from: str | None = None  # checkpoint (HF layout) to start from; stage 2 without one is the
     # 'stage 2 only' ablation: a fresh, frozen VLM
     dense_backbone: str | None = None  # local dense Qwen2-VL directory to upcycle (paper preset)
+    upcycle_experts: bool = True  # False: the MoE experts start random, not as copies of the dense
+    # MLP (the "no upcycling" ablation); everything else still comes from dense_backbone
     moe_kind: str | None = None  # override: dynamic | static | shared | dense (ablations)
     reasoning_following: bool | None = None  # override: False is the no-reasoning-following ablation
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
@@ -40,6 +42,8 @@ class DataSection:
     arithmetic_fraction: float = 0.0  # share of image-text samples that are text-only arithmetic
     # facts ("what is the answer to 9 - 3?" -> "9 - 3 = 6", every single-digit equation): the tiny
     # model's stand-in for the arithmetic a pretrained language model already knows
+    card_place_fraction: float = 0.0  # share of image-text samples that are text-only card-place
+    # lookups ("the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left")
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
 
@@ -80,8 +84,12 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.data.arithmetic_fraction <= 1.0:
-            raise ValueError(f"data.arithmetic_fraction must be in [0, 1], got {self.data.arithmetic_fraction}")
+        for name in ("arithmetic_fraction", "card_place_fraction"):
+            if not 0.0 <= getattr(self.data, name) <= 1.0:
+                raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self.data, name)}")
+        if self.data.arithmetic_fraction + self.data.card_place_fraction > 1.0:
+            raise ValueError("data.arithmetic_fraction + data.card_place_fraction must be <= 1, got "
+                             f"{self.data.arithmetic_fraction + self.data.card_place_fraction}")
         if self.stage == 1 and self.data.image_text_fraction > 0 and not self.data.image_text_dir:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from chatvla2.data.episode_dataset import EpisodeChunkDataset
-from chatvla2.data.image_text import ImageTextDataset, arithmetic_pairs
+from chatvla2.data.image_text import ImageTextDataset, arithmetic_pairs, card_place_pairs
 
 
 @dataclass
@@ -111,3 +111,5 @@ class QADataset:
 
 
 ARITHMETIC = [TextSample({}, question, answer) for question, answer in arithmetic_pairs()]
+CARD_PLACE = [TextSample({}, question, answer) for question, answer in card_place_pairs()]
+TEXT_FACTS = ARITHMETIC + CARD_PLACE  # text-only samples; a negative sample position -k-1 names fact k

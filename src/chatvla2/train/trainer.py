@@ -26,7 +26,7 @@ from chatvla2.model.normalization import ActionStats
 from chatvla2.train import checkpointing, distributed
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
-from chatvla2.train.samples import ARITHMETIC, EpisodeDataset, QADataset
+from chatvla2.train.samples import ARITHMETIC, CARD_PLACE, TEXT_FACTS, EpisodeDataset, QADataset
 from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def build_model(config: TrainConfig, resume_dir: Path | None) -> ChatVLA2Model:
 
         base = preset(config.model.preset)
         override_config(base, config)
-        return ChatVLA2Model.upcycle_from_dense(config.model.dense_backbone, base)
+        return ChatVLA2Model.upcycle_from_dense(config.model.dense_backbone, base,
+                                                copy_experts=config.model.upcycle_experts)
     from chatvla2.model.config import preset
 
     base = preset(config.model.preset)
@@ -138,20 +139,26 @@ class Trainer:
 
     def draw(self, step: int) -> tuple[str, np.ndarray]:
         """The batch kind and this process's sample positions; in a text batch a negative position
-        -k-1 names arithmetic fact k (`data.arithmetic_fraction` of the samples)."""
+        -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact for `data.arithmetic_fraction`
+        of the samples, a card-place lookup for `data.card_place_fraction`."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
         own = np.random.default_rng([self.config.seed, step, self.context.rank])
         size = len(self.qa) if kind == "text" else len(self.dataset)
-        positions = own.integers(size, size=self.config.batch_size)
-        fraction = self.config.data.arithmetic_fraction
-        if kind == "text" and fraction > 0:
-            facts = own.integers(len(ARITHMETIC), size=self.config.batch_size)
-            positions = np.where(own.random(self.config.batch_size) < fraction, -facts - 1, positions)
+        batch = self.config.batch_size
+        positions = own.integers(size, size=batch)
+        arithmetic, card_place = self.config.data.arithmetic_fraction, self.config.data.card_place_fraction
+        if kind == "text" and arithmetic > 0:
+            facts = own.integers(len(ARITHMETIC), size=batch)
+            positions = np.where(own.random(batch) < arithmetic, -facts - 1, positions)
+        if kind == "text" and card_place > 0:  # drawn among the samples the arithmetic left to QA
+            facts = len(ARITHMETIC) + own.integers(len(CARD_PLACE), size=batch)
+            chosen = (positions >= 0) & (own.random(batch) < card_place / max(1e-9, 1.0 - arithmetic))
+            positions = np.where(chosen, -facts - 1, positions)
         return kind, positions
 
     def text_sample(self, position: int):
-        return ARITHMETIC[-position - 1] if position < 0 else self.qa.text_sample(position)
+        return TEXT_FACTS[-position - 1] if position < 0 else self.qa.text_sample(position)
 
     def train_step(self, step: int) -> dict[str, float]:
         kind, positions = self.draw(step)
