@@ -12,7 +12,7 @@ from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.policy.interface import Observation
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import AsyncReasoningRuntime, ModelOutputError, RuntimeConfig
-from chatvla2.policy.runtime_loading import build_policy
+from chatvla2.policy.loading import load_policy
 from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 
 ROBOT = load_robot_spec("franka_fr3")
@@ -113,16 +113,16 @@ def test_nan_weights_raise_instead_of_returning_a_chunk():
         runtime.infer(observation(0.0))
 
 
-def test_checkpoint_round_trip_through_build_policy(model, tmp_path):
+def test_checkpoint_round_trip_through_load_policy(model, tmp_path):
     model.save_pretrained(tmp_path / "tiny")
-    policy = build_policy(str(tmp_path / "tiny"), ROBOT, RuntimeConfig(mode="async", max_reasoning_tokens=3))
+    policy = load_policy(str(tmp_path / "tiny"), ROBOT, RuntimeConfig(mode="async", max_reasoning_tokens=3))
     try:
         output = policy.infer(observation(0.0))
         assert output.joint_names == ROBOT.command_names and output.actions.shape == (16, 8)
     finally:
         policy.close()
     with pytest.raises(FileNotFoundError, match="no-such-dir"):
-        build_policy(str(tmp_path / "no-such-dir"), ROBOT, RuntimeConfig())
+        load_policy(str(tmp_path / "no-such-dir"), ROBOT, RuntimeConfig())
 
 
 def test_bad_mode_is_rejected():

@@ -9,7 +9,7 @@ import pytest
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.policy.interface import Observation, PolicyOutput
 from chatvla2.policy.runtime import RuntimeConfig
-from chatvla2.policy.runtime_loading import build_policy, close_policy
+from chatvla2.policy.loading import close_policy, load_policy
 from chatvla2.policy.warmup import WARM_UP_INSTRUCTION, warm_up, warm_up_observation
 
 ROBOT = load_robot_spec("franka_fr3")
@@ -67,7 +67,7 @@ def test_a_policy_that_fails_its_warm_up_raises_and_is_still_reset():
 def test_first_chunk_after_warm_up_is_as_fast_as_the_steady_state(mode):
     """The shipped model through the node's own loader: after warm-up, the first chunk of a task
     (which must wait for its reasoning, in both modes) costs what later first chunks cost."""
-    policy = build_policy("models/chatvla2-tiny", ROBOT, RuntimeConfig(mode=mode), "cpu", torch_threads=0)
+    policy = load_policy("models/chatvla2-tiny", ROBOT, RuntimeConfig(mode=mode), "cpu", torch_threads=0)
     try:
         warm_up(policy, warm_up_observation(["front", "wrist"], ROBOT.command_names, ROBOT.home_command))
         if mode == "async":

@@ -46,6 +46,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fail (exit 1) when METRIC exceeds LIMIT, e.g. mae_arm_rad=0.05, "
                              "latency_p95_ms=100, intervention_rate=0.01; repeatable")
     parser.add_argument("--realtime", action="store_true", help="pace the replay at recorded speed")
+    parser.add_argument("--mode", choices=("sync", "async"), default="async",
+                        help="runtime mode of a model (default async: what the robot runs, so the "
+                             "report's latency is the robot's; sync reasons on every frame)")
     _add_robot(parser)
 
 
@@ -54,17 +57,23 @@ def run_replay(args: argparse.Namespace) -> int:
     from chatvla2.data.bag_reader import read_stack_bag
     from chatvla2.data.replay import replay
     from chatvla2.data.replay_report import write_report
-    from chatvla2.policy.loading import load_policy
+    from chatvla2.policy.loading import close_policy, load_policy, policy_mode
+    from chatvla2.policy.runtime import RuntimeConfig
 
     if args.model != "placeholder" and not Path(args.model).exists():
         print(f"error: model '{args.model}' does not exist; train one or use --model placeholder", file=sys.stderr)
         return 2
     robot = load_robot_spec(args.robot)
-    policy = load_policy(args.model, robot)
+    policy = load_policy(args.model, robot, RuntimeConfig(mode=args.mode))
+    print(f"replaying with {args.model}: {policy_mode(policy)}")
     recording = read_stack_bag(args.bag, args.command_topic)
     _print_problems(recording)
-    result = replay(recording, policy, robot, args.cameras, realtime=args.realtime)
-    values, failures = write_report(result, recording, args.out, args.model, dict(args.threshold))
+    try:
+        result = replay(recording, policy, robot, args.cameras, realtime=args.realtime)
+    finally:
+        close_policy(policy)
+    values, failures = write_report(result, recording, args.out, f"{args.model} ({policy_mode(policy)})",
+                                    dict(args.threshold))
     for name, value in values.items():
         print(f"{name:30s} {value:.4g}")
     print(f"report: {(args.out / 'index.html').resolve()}")

@@ -6,7 +6,7 @@ Parts: `vlm` (transformers' Qwen2VLForConditionalGeneration with MoE FFNs, see b
 physical units (rad, m); normalisation happens inside.
 
 Inference (reason, then act), batch of one observation:
-    reasoning = model.generate_reasoning(images, instruction)   # greedy, with the KV cache
+    reasoning = model.generate_reasoning(images, instruction)   # greedy, KV cache (decoding.py)
     actions = model.sample_actions(reasoning.observation_embedding, reasoning.embedding,
                                    state, generator=torch.Generator().manual_seed(0))  # (1, H, A)
 `embed_observation(images, instruction)` gives the observation embedding alone (one prefill, no
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chatvla2.model import backbone
+from chatvla2.model import backbone, decoding
 from chatvla2.model.action_head import ReasoningFollowingHead
 from chatvla2.model.config import ChatVLA2Config, preset
 from chatvla2.model.diffusion import NoiseScheduler
@@ -40,7 +40,7 @@ from chatvla2.model.normalization import ActionStats
 from chatvla2.model.crop_views import parse_crop_views
 from chatvla2.model.processor import IGNORE_INDEX, ChatVLA2Processor, image_processor_for
 
-VLM_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
+TRAINING_INPUTS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ChatVLA2Output:
 
 
 @dataclass
-class Reasoning:
+class DecodedReasoning:
     text: str
     token_ids: list[int]
     embedding: torch.Tensor  # (1, D) mean hidden state of the generated tokens
@@ -109,7 +109,7 @@ class ChatVLA2Model(nn.Module):
         return backbone.routing_stats(self.vlm)
 
     def run_vlm(self, batch: dict[str, torch.Tensor], **kwargs):
-        inputs = {key: batch[key].to(self.device) for key in VLM_INPUTS if key in batch}
+        inputs = {key: batch[key].to(self.device) for key in TRAINING_INPUTS if key in batch}
         attention = inputs.get("attention_mask")
         with backbone.routing_context(self.vlm, inputs["mm_token_type_ids"], attention):
             return self.vlm.model(**inputs, **kwargs)
@@ -163,41 +163,23 @@ class ChatVLA2Model(nn.Module):
         mask = action_mask.to(self.device, per_example.dtype)
         return (per_example * mask).sum() / mask.sum().clamp_min(1.0)
 
-    @torch.no_grad()
+    def prefill_inputs(self, images, instruction: str) -> dict[str, torch.Tensor]:
+        """The processor's batch of one observation on the model's device, ready for `prefill`."""
+        batch = self.processor(images, instruction)
+        return {key: batch[key].to(self.device) for key in decoding.PREFILL_INPUTS if key in batch}
+
     def embed_observation(self, images, instruction: str) -> torch.Tensor:
         """(1, D) observation embedding of one observation (prefill only, no generated text)."""
-        batch = self.processor(images, instruction)
-        self.vlm.model.rope_deltas = None
-        hidden = self.run_vlm(batch).last_hidden_state  # (1, T, D)
-        return hidden.mean(dim=1)
+        return decoding.prefill(self, self.prefill_inputs(images, instruction)).observation_embedding
 
-    @torch.no_grad()
-    def generate_reasoning(self, images, instruction: str, max_new_tokens: int | None = None) -> Reasoning:
+    def generate_reasoning(self, images, instruction: str, max_new_tokens: int | None = None) -> DecodedReasoning:
         """Greedy decoding with the KV cache for one observation (images: camera name -> (H, W, 3)
-        uint8, or a list). Call `model.eval()` first: in training mode the routers add noise."""
-        from transformers import DynamicCache
-
+        uint8, or a list), through the same decoder as the robot's runtime (model/decoding.py).
+        Call `model.eval()` first: in training mode the routers add noise."""
         max_new_tokens = self.config.max_reasoning_tokens if max_new_tokens is None else max_new_tokens
-        batch = self.processor(images, instruction)
-        batch.pop("attention_mask")  # a batch of one has no padding
-        self.vlm.model.rope_deltas = None
-        cache = DynamicCache(config=self.vlm.config.text_config)
-        prefill = self.run_vlm(batch, past_key_values=cache, use_cache=True).last_hidden_state  # (1, T, D)
-        observation = prefill.mean(dim=1)  # (1, D)
-        logits = self.vlm.lm_head(prefill[:, -1])  # (1, V)
-        tokens: list[int] = []
-        hiddens: list[torch.Tensor] = []
-        for _ in range(max_new_tokens):
-            token = int(logits.argmax(dim=-1))
-            if token == self.processor.im_end_id:
-                break
-            tokens.append(token)
-            step = self.vlm.model(input_ids=torch.tensor([[token]], device=self.device),
-                                  past_key_values=cache, use_cache=True).last_hidden_state  # (1, 1, D)
-            hiddens.append(step[:, -1])
-            logits = self.vlm.lm_head(step[:, -1])
-        embedding = torch.stack(hiddens, dim=1).mean(dim=1) if hiddens else torch.zeros_like(observation)
-        return Reasoning(self.processor.decode(tokens), tokens, embedding, observation)
+        prefilled = decoding.prefill(self, self.prefill_inputs(images, instruction), keep_cache=True)
+        tokens, embedding = decoding.decode_greedy(self, prefilled, max_new_tokens)
+        return DecodedReasoning(self.processor.decode(tokens), tokens, embedding, prefilled.observation_embedding)
 
     @torch.no_grad()
     def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,

@@ -1,18 +1,50 @@
-"""Build the policy a configuration names: `placeholder` or a path to a model checkpoint."""
+"""The one way to get a policy: `load_policy(spec, robot, runtime)`, for every consumer.
+
+The inference node, `chatvla2 run`, `eval`, `eval-table`, `replay` and the demo all call this, so
+what evaluation and replay measure is the code that drives the arm: a checkpoint directory is
+wrapped in `ChatVLA2TwoRateModel` behind `AsyncReasoningRuntime`, in the mode `runtime.mode` says
+('async': reasoning on a background thread, the robot's default; 'sync': reason then act on every
+call, deterministic, the paper's evaluation mode). 'placeholder' is the model-free policy.
+The caller owns the result and calls `close_policy` when done (the async runtime holds a thread).
+The speed benchmark's naive baseline (HF `generate` + plain denoising) stays separate, in
+`policy/speed_benchmark.py`.
+"""
 from __future__ import annotations
 
 from chatvla2.control.robot import RobotSpec
 from chatvla2.paths import resolve_data_path
 from chatvla2.policy.interface import Policy
 from chatvla2.policy.placeholder import PlaceholderPolicy
+from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
 
 
-def load_policy(spec: str, robot: RobotSpec) -> Policy:
+def load_policy(spec: str, robot: RobotSpec, runtime: RuntimeConfig = RuntimeConfig(), device: str = "cpu",
+                torch_threads: int = 0) -> Policy:
+    """spec: 'placeholder' or a local checkpoint directory (Hugging Face layout).
+    torch_threads > 0 sets torch's CPU thread count (0 keeps torch's default)."""
     if spec == "placeholder":
         return PlaceholderPolicy(robot)
     path = resolve_data_path(spec)
-    if path.is_dir():
-        from chatvla2.policy.model_policy import ModelPolicy
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"policy '{spec}': no checkpoint directory at '{path}'; give a local model directory "
+            f"(config.json, model.safetensors, ...) or 'placeholder'")
+    import torch
 
-        return ModelPolicy.from_checkpoint(path, robot)
-    raise ValueError(f"unknown policy '{spec}': use 'placeholder' or a model checkpoint directory")
+    from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
+
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    return AsyncReasoningRuntime(ChatVLA2TwoRateModel.from_checkpoint(path, robot, device), runtime)
+
+
+def policy_mode(policy: Policy) -> str:
+    """What a report says it measured: 'sync' or 'async' runtime, or the policy's class."""
+    config = getattr(policy, "config", None)
+    return f"{config.mode} runtime" if isinstance(config, RuntimeConfig) else type(policy).__name__
+
+
+def close_policy(policy: Policy) -> None:
+    close = getattr(policy, "close", None)
+    if close is not None:
+        close()

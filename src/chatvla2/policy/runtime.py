@@ -56,7 +56,7 @@ class RuntimeConfig:
     first_reasoning_timeout_s: how long the first chunk of a new instruction waits for reasoning."""
 
     mode: Literal["async", "sync"] = "async"
-    max_reasoning_tokens: int = 32
+    max_reasoning_tokens: int = 48
     first_reasoning_timeout_s: float = 30.0
     schedule: ReasoningScheduleConfig = ReasoningScheduleConfig()
 

@@ -1,11 +1,11 @@
 """`ChatVLA2Model` seen as a `TwoRateModel`: per-frame encoding, greedy reasoning, DDIM acting.
 
-Why this wrapper and not `ChatVLA2Model.generate_reasoning` directly:
+Prefill and greedy decoding are the model's own (`chatvla2.model.decoding`, also behind
+`ChatVLA2Model.generate_reasoning`); this wrapper adds what the robot's runtime needs on top:
 - the async runtime runs the reasoning thread and the per-frame path at the same time, while the
-  backbone keeps per-call state (`vlm.model.rope_deltas`, the MoE routing context). Here every
-  backbone forward takes `backbone_lock` for one step only (a prefill, or one decoded token), and
-  M-RoPE positions are computed and passed explicitly, so neither thread reads the other's state
-  and a 30-token reasoning never blocks a frame for more than one token's time;
+  backbone keeps per-call state (the MoE routing context): every backbone forward takes
+  `backbone_lock` for one step only (a prefill, or one decoded token), so a 30-token reasoning
+  never blocks a frame for more than one token's time;
 - the per-frame encoding that only feeds the action head builds no KV cache;
 - uploads go through pinned memory on CUDA, everything runs under `torch.inference_mode`, and the
   whole model can run in bf16 (`dtype`), with the head optionally `torch.compile`d on CUDA.
@@ -14,7 +14,6 @@ Outputs are in the robot's units and order (`RobotSpec.command_names`).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +21,8 @@ import torch
 
 from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
+from chatvla2.model.decoding import PREFILL_INPUTS, Prefilled, decode_greedy, prefill
 from chatvla2.policy.interface import Observation
-
-VLM_INPUTS = ("input_ids", "mm_token_type_ids", "pixel_values", "image_grid_thw")
-
-
-@dataclass
-class Encoded:
-    """One prefilled observation. observation_embedding (1, D); with a cache, the state to decode from."""
-
-    observation_embedding: torch.Tensor
-    last_hidden: torch.Tensor | None = None  # (1, D) hidden state of the last prompt token
-    cache: object | None = None  # transformers DynamicCache holding the prompt
-    rope_delta: torch.Tensor | None = None  # (1, 1) M-RoPE offset of text positions after the prompt
-    length: int = 0  # prompt tokens
 
 
 class ChatVLA2TwoRateModel:
@@ -60,7 +47,6 @@ class ChatVLA2TwoRateModel:
         self.stop_at_end = stop_at_end  # False: always decode max_new_tokens (fixed-cost benchmarks)
         self.precomputed_conditions = precomputed_conditions  # False: the benchmark's per-step baseline
         self.backbone_lock = threading.Lock()
-        self.end_id = model.processor.im_end_id
         self.dtype = next(model.head.parameters()).dtype
         self.pinned = model.device.type == "cuda"
 
@@ -77,7 +63,7 @@ class ChatVLA2TwoRateModel:
     def upload(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         device = self.model.device
         out = {}
-        for key in VLM_INPUTS:
+        for key in PREFILL_INPUTS:
             if key in batch:
                 value = batch[key].pin_memory() if self.pinned else batch[key]
                 out[key] = value.to(device, non_blocking=self.pinned)
@@ -85,45 +71,13 @@ class ChatVLA2TwoRateModel:
             out["pixel_values"] = out["pixel_values"].to(self.dtype)
         return out
 
-    @torch.inference_mode()
-    def encode(self, observation: Observation, keep_cache: bool = False) -> Encoded:
-        from transformers import DynamicCache
-
-        from chatvla2.model.backbone import routing_context
-
+    def encode(self, observation: Observation, keep_cache: bool = False) -> Prefilled:
         inputs = self.upload(self.model.processor(observation.images, observation.instruction))
-        vlm = self.model.vlm
-        position_ids, rope_delta = vlm.model.get_rope_index(
-            inputs["input_ids"], inputs["mm_token_type_ids"], image_grid_thw=inputs.get("image_grid_thw"))
-        cache = DynamicCache(config=vlm.config.text_config) if keep_cache else None
-        with self.backbone_lock, routing_context(vlm, inputs["mm_token_type_ids"]):
-            hidden = vlm.model(**inputs, position_ids=position_ids, past_key_values=cache,
-                               use_cache=keep_cache).last_hidden_state  # (1, T, D)
-        return Encoded(observation_embedding=hidden.mean(dim=1), last_hidden=hidden[:, -1],
-                       cache=cache, rope_delta=rope_delta, length=hidden.shape[1])
+        return prefill(self.model, inputs, keep_cache, self.backbone_lock)
 
-    @torch.inference_mode()
-    def reason(self, encoded: Encoded, max_new_tokens: int) -> tuple[str, torch.Tensor]:
+    def reason(self, encoded: Prefilled, max_new_tokens: int) -> tuple[str, torch.Tensor]:
         """Greedy decoding from the prompt's KV cache. -> (text, (1, D) mean hidden of the tokens)."""
-        if encoded.cache is None:
-            raise ValueError("reason() needs an encoding made with keep_cache=True")
-        vlm, device = self.model.vlm, self.model.device
-        logits = vlm.lm_head(encoded.last_hidden)  # (1, V)
-        token = torch.empty((1, 1), dtype=torch.long, device=device)
-        hidden_sum = torch.zeros_like(encoded.observation_embedding)  # (1, D)
-        tokens: list[int] = []
-        for index in range(max_new_tokens):
-            token.copy_(logits.argmax(dim=-1, keepdim=True))
-            if self.stop_at_end and int(token) == self.end_id:
-                break
-            tokens.append(int(token))
-            position = (encoded.length + index + encoded.rope_delta).view(1, 1, 1).expand(3, 1, 1)  # (3, 1, 1)
-            with self.backbone_lock:
-                step = vlm.model(input_ids=token, position_ids=position, past_key_values=encoded.cache,
-                                 use_cache=True).last_hidden_state[:, -1]  # (1, D)
-            hidden_sum += step
-            logits = vlm.lm_head(step)
-        embedding = hidden_sum / max(len(tokens), 1)  # zeros when no token was generated
+        tokens, embedding = decode_greedy(self.model, encoded, max_new_tokens, self.backbone_lock, self.stop_at_end)
         return self.model.processor.decode(tokens), embedding
 
     def state_of(self, observation: Observation) -> np.ndarray:
@@ -131,7 +85,7 @@ class ChatVLA2TwoRateModel:
                                "observation (joints the model reads)")  # (S,)
 
     @torch.inference_mode()
-    def act(self, encoded: Encoded, reasoning_embedding: torch.Tensor, observation: Observation) -> np.ndarray:
+    def act(self, encoded: Prefilled, reasoning_embedding: torch.Tensor, observation: Observation) -> np.ndarray:
         """(H, A) absolute targets. A fixed seed per call keeps chunks repeatable for one input."""
         state = torch.as_tensor(self.state_of(observation), dtype=self.dtype)
         generator = torch.Generator(device=self.model.device).manual_seed(self.seed)

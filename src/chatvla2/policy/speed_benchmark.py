@@ -31,7 +31,8 @@ from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
-from chatvla2.policy.runtime_model import VLM_INPUTS, ChatVLA2TwoRateModel
+from chatvla2.model.decoding import PREFILL_INPUTS
+from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 from chatvla2.policy.warmup import warm_up
 
 INSTRUCTION = "pick the card that answers the equation on the board"
@@ -84,7 +85,7 @@ class NaiveBaseline:
     def infer(self, observation: Observation) -> PolicyOutput:
         model = self.model
         batch = model.processor(observation.images, observation.instruction)
-        inputs = {key: batch[key].to(model.device) for key in VLM_INPUTS if key in batch}
+        inputs = {key: batch[key].to(model.device) for key in PREFILL_INPUTS if key in batch}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         model.vlm.model.rope_deltas = None
         out = model.vlm.generate(**inputs, max_new_tokens=self.tokens, min_new_tokens=self.tokens,

@@ -18,10 +18,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contact-sheet", type=Path, help="save a PNG of the episodes' front camera")
     parser.add_argument("--save-video", type=Path, help="save an MP4 of the first episode's front camera")
     parser.add_argument("--image-size", type=int, default=224)
+    add_mode_argument(parser)
 
 
-def make_policy(spec: str, env, robot):
+def add_mode_argument(parser: argparse.ArgumentParser, default: str = "sync") -> None:
+    parser.add_argument("--mode", choices=("sync", "async"), default=default,
+                        help="runtime mode of a model policy: sync reasons then acts on every call "
+                             "(deterministic, the paper's evaluation mode); async is the robot's")
+
+
+def make_policy(spec: str, env, robot, mode: str = "sync"):
+    """expert | habit | random (scripted, need the scene) or what `load_policy` loads, in `mode`."""
     from chatvla2.policy.loading import load_policy
+    from chatvla2.policy.runtime import RuntimeConfig
     from chatvla2.sim.baselines import HabitPolicy, RandomPolicy
     from chatvla2.sim.expert import ExpertPolicy
 
@@ -31,7 +40,7 @@ def make_policy(spec: str, env, robot):
         return HabitPolicy(env)
     if spec == "random":
         return RandomPolicy(robot, step_dt_s=env.config.control_dt_s)
-    return load_policy(spec, robot)
+    return load_policy(spec, robot, RuntimeConfig(mode=mode))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from chatvla2.control.robot import load_robot_spec
+    from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.contact_sheet import contact_sheet, save_png, save_video
     from chatvla2.sim.env import SimConfig, TaskEnv
     from chatvla2.sim.evaluation import run_policy_episode, summarize
@@ -46,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     robot = load_robot_spec(args.robot)
     env = TaskEnv(robot, SimConfig(image_height_px=args.image_size, image_width_px=args.image_size))
-    policy = make_policy(args.policy, env, robot)
+    policy = make_policy(args.policy, env, robot, args.mode)
+    print(f"policy {args.policy}: {policy_mode(policy)}")
     keep_every = 8 if (args.contact_sheet or args.save_video) else 0
     results = []
     for i in tqdm(range(args.episodes), desc=f"eval {args.policy}", unit="ep"):
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         verdict = "success" if result.success else f"FAIL ({result.reason})"
         tqdm.write(f"seed {result.seed}: {verdict} after {result.steps} steps | reasoning: "
                    f"{result.reasoning!r} | expected: {result.expected_reasoning!r}")
+    close_policy(policy)
     summary = summarize(results)
     print(f"{args.task}/{args.split} policy={args.policy}: success {summary['success_rate']:.1%} "
           f"over {summary['episodes']} episodes; failures: {summary['failures'] or 'none'}")

@@ -11,7 +11,9 @@ closed loop, the same one `chatvla2 eval` uses, and reports per policy:
 - `habit=habit` adds the baseline that always lifts the card at the habitual training place;
 - router entropy per MoE layer (bits; max log2(experts)): the entropy of the share of token-slots
   each expert received, summed over the prompt tokens of every episode's first observation.
-Writes a Markdown table and a JSON file; prints each episode's reasoning.
+Models run through `load_policy`, the robot's runtime, in `--mode` (default sync: deterministic,
+the paper's evaluation mode); the table names the mode. Writes a Markdown table and a JSON file;
+prints each episode's reasoning.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ SPLITS = ("heldout", "cardswap")
 @dataclass
 class PolicyScores:
     name: str
+    mode: str = ""  # what ran: "sync runtime" / "async runtime" (models, via load_policy) or a class name
     episodes: dict[str, int] = field(default_factory=dict)
     successes: dict[str, int] = field(default_factory=dict)
     reasoning_correct: dict[str, int] = field(default_factory=dict)
@@ -72,16 +75,18 @@ def router_entropy(model, observations) -> tuple[list[float], float]:
 
 
 def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: int, execute_steps: int,
-                    image_size: int) -> PolicyScores:
+                    image_size: int, mode: str = "sync") -> PolicyScores:
     from chatvla2.control.robot import load_robot_spec
+    from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.commands import make_policy
     from chatvla2.sim.env import SimConfig, TaskEnv
     from chatvla2.sim.evaluation import run_policy_episode
 
     robot = load_robot_spec("franka_fr3")
     env = TaskEnv(robot, SimConfig(image_height_px=image_size, image_width_px=image_size))
-    policy = FirstReasoning(make_policy(spec, env, robot))
-    scores = PolicyScores(name)
+    policy = FirstReasoning(make_policy(spec, env, robot, mode))
+    scores = PolicyScores(name, mode=policy_mode(policy.policy))
+    tqdm.write(f"{name}: {scores.mode}")
     first_observations = []
     for split in SPLITS:
         scores.episodes[split] = scores.successes[split] = scores.reasoning_correct[split] = 0
@@ -102,9 +107,10 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
             tqdm.write(f"[{name} {split} seed {result.seed}] {'success' if result.success else 'FAIL: ' + result.reason}"
                        f" | reasoning {'OK ' if correct else 'BAD'}: {policy.first!r}"
                        + ("" if correct else f" | expected: {result.expected_reasoning!r}"))
-    model = getattr(policy.policy, "model", None)
+    model = getattr(getattr(policy.policy, "model", None), "model", None)  # runtime -> two-rate model -> ChatVLA2Model
     if model is not None:
         scores.router_entropy_bits, scores.max_entropy_bits = router_entropy(model, first_observations)
+    close_policy(policy.policy)
     env.close_renderer()
     return scores
 
@@ -126,7 +132,8 @@ def markdown_table(rows: list[PolicyScores]) -> str:
     for row in rows:
         entropy = ("n/a" if not row.router_entropy_bits else
                    ", ".join(f"{v:.2f}" for v in row.router_entropy_bits) + f" (max {row.max_entropy_bits:.2f})")
-        lines.append(f"| {row.name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
+        name = f"{row.name} ({row.mode})" if row.mode.endswith("runtime") else row.name
+        lines.append(f"| {name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
                      f"| {percent(row.successes['heldout'], row.episodes['heldout'])} "
                      f"| {by_place_text(row, 'heldout')} "
                      f"| {percent(row.reasoning_correct['cardswap'], row.episodes['cardswap'])} "
@@ -135,6 +142,8 @@ def markdown_table(rows: list[PolicyScores]) -> str:
 
 
 def add_arguments(parser) -> None:
+    from chatvla2.sim.commands import add_mode_argument
+
     parser.add_argument("policies", nargs="+",
                         help="NAME=SPEC pairs; SPEC: expert | random | habit | model directory")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per split and policy")
@@ -143,6 +152,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--execute-steps", type=int, default=8)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--out", type=Path, required=True, help="Markdown table to write (a .json beside it)")
+    add_mode_argument(parser)
 
 
 def run(args) -> int:
@@ -155,7 +165,7 @@ def run(args) -> int:
         if not spec:
             name, spec = item, item
         rows.append(evaluate_policy(spec, name, args.episodes, args.seed, args.max_steps, args.execute_steps,
-                                    args.image_size))
+                                    args.image_size, args.mode))
     table = markdown_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")

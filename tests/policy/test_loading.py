@@ -1,0 +1,66 @@
+"""`load_policy`: one path from a checkpoint to the runtime, in sync or async mode, for every caller."""
+import numpy as np
+import pytest
+import torch
+
+from chatvla2.control.robot import load_robot_spec
+from chatvla2.model.chatvla2 import ChatVLA2Model
+from chatvla2.policy.interface import Observation, Policy
+from chatvla2.policy.loading import close_policy, load_policy, policy_mode
+from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny")
+    ChatVLA2Model.from_preset("tiny", max_reasoning_tokens=8).save_pretrained(directory)
+    return directory
+
+
+def observation(robot, instruction="pick the card that answers the board"):
+    rng = np.random.default_rng(0)
+    names = tuple(reversed(robot.command_names))  # any joint order must work
+    positions = np.array([robot.home_command[robot.command_names.index(n)] for n in names])
+    return Observation(images={"front": rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)},
+                       joint_names=names, joint_positions=positions, instruction=instruction, stamp_s=1.0)
+
+
+def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint):
+    """Sync (evaluation's default) and async (the robot's) answer a first observation identically,
+    and both equal the model's own greedy reasoning and seed-0 DDIM chunk: one decoder, one head."""
+    robot = load_robot_spec("franka_fr3")
+    obs = observation(robot)
+    model = ChatVLA2Model.from_pretrained(checkpoint).eval()
+    expected = model.generate_reasoning(obs.images, obs.instruction, max_new_tokens=12)
+    state = np.array([obs.joint_positions[obs.joint_names.index(n)] for n in robot.command_names])
+    chunk = model.sample_actions(expected.observation_embedding, expected.embedding, state,
+                                 generator=torch.Generator().manual_seed(0))[0].numpy()
+    outputs = {}
+    for mode in ("sync", "async"):
+        policy = load_policy(str(checkpoint), robot, RuntimeConfig(mode=mode, max_reasoning_tokens=12))
+        assert isinstance(policy, AsyncReasoningRuntime) and isinstance(policy, Policy)
+        assert policy_mode(policy) == f"{mode} runtime"
+        try:
+            outputs[mode] = policy.infer(obs)
+        finally:
+            close_policy(policy)
+    for mode, output in outputs.items():
+        assert output.joint_names == robot.command_names and output.reasoning == expected.text, mode
+        np.testing.assert_allclose(output.actions, chunk, rtol=1e-5, atol=1e-6, err_msg=mode)
+    np.testing.assert_array_equal(outputs["sync"].actions, outputs["async"].actions)
+
+
+def test_placeholder_missing_joint_and_missing_directory(checkpoint, tmp_path):
+    robot = load_robot_spec("franka_fr3")
+    assert policy_mode(load_policy("placeholder", robot)) == "PlaceholderPolicy"
+    policy = load_policy(str(checkpoint), robot, RuntimeConfig(mode="sync"))
+    full = observation(robot)
+    partial = Observation(images=full.images, joint_names=full.joint_names[1:],
+                          joint_positions=full.joint_positions[1:], instruction="pick", stamp_s=0.0)
+    with pytest.raises(ValueError, match="lacks joints"):
+        policy.infer(partial)
+    with pytest.raises(FileNotFoundError, match="no checkpoint directory"):
+        load_policy(str(tmp_path / "nothing-here"), robot)
