@@ -185,11 +185,11 @@ def run_stack(params_file: Path, steps: int, instruction: str) -> int:
 def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Path) -> list[bool]:
     """One fresh stack per MuJoCo scene (seeds from the parameter file's on); stops a trial at
     success, a wrong card lifted, or `trial_seconds` of simulated time. Prints each trial and
-    returns whether each finished trial picked the right card."""
-    from chatvla2.sim.contact_sheet import contact_sheet, save_png
+    returns whether each finished trial picked the right card. Scoring: chatvla2.sim.trials."""
+    from chatvla2.sim.trials import TrialResult, ground_truth, save_strip, summary_line, trial_over
 
     stop = threading.Event()
-    results: list[bool] = []
+    results: list[TrialResult] = []
     with signals_set(stop):
         first_seed = None
         for trial in range(trials):
@@ -204,38 +204,22 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
                 arm = stack.sim_arm.arm
                 scene = arm.scene
                 first_seed = scene.seed if first_seed is None else first_seed
-                board = getattr(scene, "equation", None)
-                truth = (f"board shows '{board.text} = ?', answer {board.result}, cards "
-                         f"{[c.digit for c in scene.cards]} left to right" if board else scene.instruction)
                 print(f"\ntrial {trial + 1}/{trials}: {scene.split} scene, seed {scene.seed} "
-                      f"(ground truth: {truth})\n  instruction: {scene.instruction}", flush=True)
-
-                def finished() -> bool:
-                    success, reason = stack.sim_arm.last_outcome
-                    return success or reason.startswith("lifted wrong card") or arm.time_s >= trial_seconds
-
-                stack.spin_until(finished, stop)
+                      f"(ground truth: {ground_truth(scene)})\n  instruction: {scene.instruction}", flush=True)
+                stack.spin_until(lambda: trial_over(stack.sim_arm.last_outcome, arm.time_s, trial_seconds), stop)
                 success, reason = stack.sim_arm.last_outcome
-                elapsed_s = arm.time_s
+                result = TrialResult(scene.seed, success, reason, arm.time_s, list(stack.monitor.reasonings))
                 frames = [frame for _, frame in stack.monitor.frames]
-                reasonings = list(stack.monitor.reasonings)
             finally:
                 stack.close()
-            if not success and stop.is_set():
-                print(f"  interrupted after {elapsed_s:.1f} s simulated", flush=True)
+            if not result.success and stop.is_set():
+                print(f"  interrupted after {result.elapsed_s:.1f} s simulated", flush=True)
                 break
-            verdict = "PICKED THE RIGHT CARD" if success else "did not pick the right card"
-            print(f"  result: {verdict} ({reason}) after {elapsed_s:.1f} s simulated", flush=True)
-            if frames:
-                # At most 10 frames, evenly spread from the first to the last (the outcome).
-                picks = np.unique(np.linspace(0, len(frames) - 1, min(10, len(frames))).round().astype(int))
-                board_text = f"{board.text} = ? -> {board.result}" if board else scene.instruction
-                caption = (f"seed {scene.seed} | {board_text} | {'SUCCESS' if success else 'failure'}: {reason} | "
-                           f"reasoning: {reasonings[-1] if reasonings else 'none'}")
-                strip = save_png(contact_sheet([[frames[i] for i in picks]], [caption]),
-                                 out_dir / f"trial_{trial + 1}_seed_{scene.seed}.png")
+            print(f"  result: {result.verdict} ({result.reason}) after {result.elapsed_s:.1f} s simulated", flush=True)
+            strip = save_strip(result, scene, frames, out_dir / f"trial_{trial + 1}_seed_{scene.seed}.png")
+            if strip is not None:
                 print(f"  strip: {strip}", flush=True)
-            results.append(success)
+            results.append(result)
     if results:
-        print(f"\n{sum(results)}/{len(results)} trials picked the right card", flush=True)
-    return results
+        print(f"\n{summary_line(results)}", flush=True)
+    return [r.success for r in results]
