@@ -41,5 +41,7 @@ setup(
     entry_points={
         "console_scripts": [f"{PACKAGE} = chatvla2.cli:main"]
         + [f"{name} = {target}" for name, target in NODE_ENTRY_POINTS.items()],
+        # Arm drivers as plug-ins (chatvla2/ros/drivers/__init__.py); other distributions add theirs.
+        "chatvla2.drivers": [f"{name} = chatvla2.ros.drivers.{name}:PLUGIN" for name in ("sim", "franka_ros2", "arx_r5")],
     },
 )

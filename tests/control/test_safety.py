@@ -116,10 +116,10 @@ def test_bad_targets_are_named_and_held():
 
 def test_gripper_force_is_capped_and_nan_refused():
     limits = SafetyLimits.for_robot(ROBOTS["franka_fr3"], SafetyConfig(), 0.01)
-    assert limit_gripper_force(500.0, limits) == 70.0
-    assert limit_gripper_force(-3.0, limits) == 0.0
+    assert limit_gripper_force(500.0, limits.gripper_force_max_n) == 70.0
+    assert limit_gripper_force(-3.0, limits.gripper_force_max_n) == 0.0
     with pytest.raises(ValueError, match="finite"):
-        limit_gripper_force(float("nan"), limits)
+        limit_gripper_force(float("nan"), limits.gripper_force_max_n)
 
 
 def run_chunks(chunks_at: list[tuple[float, np.ndarray]], mode: str, seconds: float, robot=ROBOTS["franka_fr3"]):

@@ -101,11 +101,12 @@ class SafetyLimits:
         return np.linalg.norm(outside, axis=1)
 
 
-def limit_gripper_force(force_n: float, limits: SafetyLimits) -> float:
-    """The grasp force to send: within [0, force max]; a non-finite request raises ValueError."""
+def limit_gripper_force(force_n: float, force_max_n: float) -> float:
+    """The grasp force to send: within [0, force_max_n] (the robot's gripper limit); a non-finite
+    request raises ValueError."""
     if not np.isfinite(force_n):
         raise ValueError(f"gripper force must be finite, got {force_n}")
-    return float(min(max(force_n, 0.0), limits.gripper_force_max_n))
+    return float(min(max(force_n, 0.0), force_max_n))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Arm controller node: action chunks in, safety-filtered setpoints out at the control rate,
-through the driver the `driver` parameter selects (sim | franka_ros2 | arx_r5).
+through the driver plug-in the `driver` parameter names (sim | franka_ros2 | arx_r5, or one that
+another package registers in the entry-point group chatvla2.drivers).
 
 Dry-run interlock: with `dry_run` true (the default; real robots) it computes and publishes on
 ~/would_command what it would send and sends nothing until the operator calls /chatvla/enable.
@@ -19,11 +20,11 @@ from trajectory_msgs.msg import JointTrajectory
 from chatvla2.control.controller import ArmController, ControllerConfig
 from chatvla2.control.gate import GateConfig
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.control.safety import SafetyConfig, limit_gripper_force
+from chatvla2.control.safety import SafetyConfig
 from chatvla2.ros.conversions import (ChunkTooLong, max_serialized_chunk_bytes, node_now_s,
                                      trajectory_to_chunk)
-from chatvla2.ros.drivers import DRIVER_PARAMETERS, make_driver
-from chatvla2.ros.drivers.sim import trajectory_point
+from chatvla2.ros.drivers import available_drivers, load_driver
+from chatvla2.ros.joint_messages import trajectory_point
 from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import COMMAND_QOS
 
@@ -36,7 +37,9 @@ class ArmControllerNode(Node):
         super().__init__("arm_controller", **kwargs)
         d = lambda name, default, text: declare(self, name, default, text)  # noqa: E731
         robot = load_robot_spec(d("robot", "franka_fr3", "Robot description name or YAML path"))
-        self.driver_name = d("driver", "sim", "Arm driver: sim | franka_ros2 | arx_r5")
+        self.driver_name = d("driver", "sim", "Arm driver plug-in (entry-point group chatvla2.drivers): "
+                             + " | ".join(sorted(available_drivers())))
+        self.plugin = load_driver(self.driver_name)  # its parameters are declared below
         rate_hz = d("control_rate_hz", 100.0, "Setpoints per second (Hz)")
         self.config = ControllerConfig(
             control_period_s=1.0 / rate_hz,
@@ -57,14 +60,15 @@ class ArmControllerNode(Node):
                 velocity_scale=d("velocity_scale", 1.0, "Fraction of the joint velocity limits"),
                 acceleration_scale=d("acceleration_scale", 1.0, "Fraction of the acceleration and jerk limits"),
                 max_step_rad=d("max_step_rad", 0.05, "Largest joint step per control period (rad)")))
-        self.driver_params = {name: d(name, default, text) for name, (default, text) in DRIVER_PARAMETERS.items()}
+        self.driver_params = {name: d(name, default, f"{self.driver_name}: {text}")
+                              for name, (default, text) in self.plugin.parameters.items()}
+        self.home_gripper_on_enable = d("home_gripper_on_enable", True, "Home the gripper when actuation is enabled")
         chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
         self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)")
         self.max_chunk_bytes = max_serialized_chunk_bytes(robot.command_names, self.max_chunk_points)
         diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages")
         self.robot = robot
         self.core = ArmController(robot, self.config)
-        self.driver_params["grasp_force_n"] = limit_gripper_force(self.driver_params["grasp_force_n"], self.core.limits)
         self.driver = None
         self.holding: set[str] = set()
         self.rejection_logged_s: dict[str, float] = {}
@@ -118,7 +122,7 @@ class ArmControllerNode(Node):
 
     def on_tick(self) -> None:
         if self.driver is None:
-            self.driver = make_driver(self.driver_name, self, self.robot, self.driver_params)
+            self.driver = self.plugin.make(self, self.robot, self.driver_params)
         reading = self.driver.read_joint_state()
         if reading is not None and reading.received_s > self.core.measured_at_s:
             problem = self.core.on_joint_state(list(reading.names), reading.positions, reading.received_s)
@@ -158,8 +162,7 @@ class ArmControllerNode(Node):
 
     def on_enable(self, _request, response):
         problem = self.core.enable(self.now_s())
-        if problem is None and self.driver is not None and hasattr(self.driver, "home_gripper") \
-                and self.driver_params["home_gripper_on_enable"]:
+        if problem is None and self.driver is not None and self.home_gripper_on_enable:
             self.driver.home_gripper()
         self.get_logger().warning("ACTUATION ENABLED: commands go to the arm" if problem is None
                                else f"enable refused: {problem}")

@@ -56,6 +56,9 @@ class ArxR5Driver:
         width_m = min(max(width_m, self.robot.gripper.width_min_m), self.robot.gripper.width_max_m)
         self.arm.set_catch_pos(width_m * self.readout_per_m)
 
+    def home_gripper(self) -> None:
+        """The R5 gripper's motor reading is absolute: nothing to calibrate."""
+
     def stop(self) -> None:
         """Hold where the arm is now (joint position hold at the measured state)."""
         raw = np.asarray(self.arm.get_joint_positions(), dtype=float)

@@ -1,6 +1,7 @@
 """The one small interface every arm driver speaks: read the joint state, send a setpoint, drive
-the gripper, stop. Commands are (J + 1,) arm joint positions (rad) then gripper opening (m),
-ordered as RobotSpec.command_names; drivers convert units and names for their hardware."""
+and home the gripper, stop. Commands are (J + 1,) arm joint positions (rad) then gripper opening
+(m), ordered as RobotSpec.command_names; drivers convert units and names for their hardware.
+A ROS driver is registered as a plug-in (chatvla2/ros/drivers/__init__.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,4 +21,5 @@ class ArmDriver(Protocol):
     def read_joint_state(self) -> JointReading | None: ...
     def send_setpoint(self, command: np.ndarray, period_s: float) -> None: ...
     def command_gripper(self, width_m: float, force_n: float) -> None: ...
+    def home_gripper(self) -> None: ...  # calibrate the gripper (on enable); a no-op where none is needed
     def stop(self) -> None: ...

@@ -1,26 +1,32 @@
 """franka_ros2 driver: arm setpoints to a JointTrajectoryController's topic (fr3_joint1..7), the
 Franka Hand through franka_gripper's actions (franka_msgs/action/Move, Grasp, Homing).
 
-The only module that imports franka_msgs: it exists on a machine with franka_ros2 installed.
+The only module that imports franka_msgs, and only when the driver is made: it exists on a
+machine with franka_ros2 installed.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from franka_msgs.action import Grasp, Homing, Move
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.drivers.base import JointReading
 from chatvla2.control.robot import RobotSpec
-from chatvla2.ros.drivers.sim import JointStateCache, trajectory_point
+from chatvla2.control.safety import limit_gripper_force
+from chatvla2.ros.drivers import DriverPlugin
+from chatvla2.ros.joint_messages import JointStateCache, trajectory_point
 from chatvla2.ros.qos import COMMAND_QOS
 
 
 class FrankaRos2Driver:
     def __init__(self, node: Node, robot: RobotSpec, params: dict[str, Any]) -> None:
+        from franka_msgs.action import Grasp, Homing, Move
+
+        self.Grasp, self.Move, self.Homing = Grasp, Move, Homing
+        params = dict(params, grasp_force_n=limit_gripper_force(params["grasp_force_n"], robot.gripper.force_max_n))
         self.node, self.robot, self.params = node, robot, params
         self.arm_names = list(robot.joint_names)
         self.fingers = list(params["finger_joint_names"])
@@ -59,15 +65,33 @@ class FrankaRos2Driver:
         self.last_width_m = width_m
         speed = self.params["gripper_speed_m_s"]
         if width_m < self.params["grasp_below_m"]:
-            goal = Grasp.Goal(width=width_m, speed=speed, force=force_n)
+            goal = self.Grasp.Goal(width=width_m, speed=speed, force=force_n)
             goal.epsilon.inner = goal.epsilon.outer = self.params["grasp_epsilon_m"]
             self.grasp.send_goal_async(goal)
         else:
-            self.move.send_goal_async(Move.Goal(width=width_m, speed=speed))
+            self.move.send_goal_async(self.Move.Goal(width=width_m, speed=speed))
 
     def home_gripper(self) -> None:
-        self.homing.send_goal_async(Homing.Goal())
+        self.homing.send_goal_async(self.Homing.Goal())
 
     def stop(self) -> None:
         if self.last_arm is not None:
             self.publisher.publish(trajectory_point(self.arm_names, self.last_arm, self.period_s, self.node))
+
+
+PLUGIN = DriverPlugin(
+    name="franka_ros2", make=FrankaRos2Driver,
+    description="Franka FR3 through franka_ros2: JointTrajectoryController + franka_gripper actions",
+    parameters={
+        "command_topic": ("/fr3_arm_controller/joint_trajectory",
+                          "JointTrajectory topic of the arm's joint trajectory controller"),
+        "joint_state_topic": ("/joint_states", "sensor_msgs/JointState topic (arm and finger joints)"),
+        "gripper_action_namespace": ("/franka_gripper", "namespace of the move/grasp/homing actions"),
+        "finger_joint_names": (["fr3_finger_joint1", "fr3_finger_joint2"],
+                               "finger joints whose positions add up to the opening"),
+        "gripper_speed_m_s": (0.05, "gripper speed for move and grasp (m/s)"),
+        "grasp_force_n": (30.0, "grasp force (N), capped by the robot's gripper force limit"),
+        "grasp_epsilon_m": (0.08, "grasp epsilon inner and outer (m)"),
+        "grasp_below_m": (0.03, "a target opening below this grasps, above it moves (m)"),
+        "gripper_deadband_m": (0.005, "send a new gripper goal only past this change (m)"),
+    })

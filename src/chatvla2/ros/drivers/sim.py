@@ -6,34 +6,13 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.drivers.base import JointReading
 from chatvla2.control.robot import RobotSpec
-from chatvla2.ros.conversions import node_now_s, seconds_to_duration
-from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
-
-
-class JointStateCache:
-    """The newest JointState of a topic, stamped with the receiving node's clock."""
-
-    def __init__(self, node: Node, topic: str) -> None:
-        self.node = node
-        self.reading: JointReading | None = None
-        node.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS)
-
-    def on_joint_state(self, msg: JointState) -> None:
-        self.reading = JointReading(tuple(msg.name), np.asarray(msg.position, dtype=float),
-                                    node_now_s(self.node))
-
-
-def trajectory_point(names: list[str], positions: np.ndarray, period_s: float, node: Node) -> JointTrajectory:
-    msg = JointTrajectory()
-    msg.header.stamp = node.get_clock().now().to_msg()
-    msg.joint_names = names
-    msg.points = [JointTrajectoryPoint(positions=positions.tolist(), time_from_start=seconds_to_duration(period_s))]
-    return msg
+from chatvla2.ros.drivers import DriverPlugin
+from chatvla2.ros.joint_messages import JointStateCache, trajectory_point
+from chatvla2.ros.qos import COMMAND_QOS
 
 
 class SimDriver:
@@ -57,6 +36,17 @@ class SimDriver:
             command[-1] = width_m
             self.send_setpoint(command, self.period_s)
 
+    def home_gripper(self) -> None:
+        """The simulated gripper needs no calibration."""
+
     def stop(self) -> None:
         if self.last is not None:
             self.send_setpoint(self.last, self.period_s)
+
+
+PLUGIN = DriverPlugin(
+    name="sim", make=SimDriver, description="sim_arm_node (MuJoCo or kinematic) over JointTrajectory",
+    parameters={
+        "command_topic": ("/fr3_arm_controller/joint_trajectory", "JointTrajectory topic the sim arm obeys"),
+        "joint_state_topic": ("/joint_states", "sensor_msgs/JointState topic of the sim arm"),
+    })
