@@ -28,7 +28,7 @@ from PIL import Image
 
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.sim import scenes
-from chatvla2.train.samples import ARITHMETIC, QADataset, TextSample
+from chatvla2.train.samples import ARITHMETIC, QATrainingSet, TextSample
 from chatvla2.train.stages import text_batch
 
 ROW_Q, CLOSE_UP_Q, BOARD_Q = "what numbers are on the cards?", "what number is on the card?", "what does the board say?"
@@ -104,7 +104,7 @@ def scene_of(path):
         return scenes.sample_scene("math", int(f.attrs["seed"]), str(f.attrs["split"]))
 
 
-qa = QADataset(dirs, questions=[BOARD_Q])  # one board question per math scene, and its file
+qa = QATrainingSet(dirs, questions=[BOARD_Q])  # one board question per math scene, and its file
 files = sorted({qa.pairs.index[p][0] for p in qa.positions})
 cards = {path: [(c.digit, c.slot) for c in scene_of(path).cards] for path in files}
 print(f"{len(files)} training scenes", flush=True)

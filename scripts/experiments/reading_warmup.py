@@ -12,11 +12,11 @@ sets the processor's max_pixels to SIDE * SIDE (224 feeds the 224x224 camera ima
 import glob, json, sys, time
 import h5py, numpy as np, torch
 from chatvla2.model.chatvla2 import ChatVLA2Model
-from chatvla2.train.samples import ARITHMETIC, QADataset
+from chatvla2.train.samples import ARITHMETIC, QATrainingSet
 from chatvla2.train.stages import text_batch
 torch.set_num_threads(2); torch.manual_seed(0)
 dirs, test_dir, steps, lr = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-qa = QADataset(dirs)
+qa = QATrainingSet(dirs)
 mode = sys.argv[5] if len(sys.argv) > 5 else "all"
 board_idx = [i for i, question in enumerate(qa.pairs.questions) if question == "what does the board say?"]
 card_idx = [i for i, question in enumerate(qa.pairs.questions) if question.startswith("what number is on")]

@@ -1,7 +1,7 @@
 """The ChatVLA-2 model: MoE Qwen2-VL backbone and reasoning-following diffusion action head.
 
 Public API (torch and transformers are imported only when one of these names is used):
-    ChatVLA2Model, ChatVLA2Output, Reasoning   chatvla2.py
+    ChatVLA2Model, ChatVLA2Output, DecodedReasoning   chatvla2.py
     ChatVLA2Config, MoEConfig, ActionHeadConfig, preset   config.py
     ChatVLA2Processor                          processor.py
     ActionStats                                normalization.py
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 EXPORTS = {
-    "ChatVLA2Model": "chatvla2", "ChatVLA2Output": "chatvla2", "Reasoning": "chatvla2",
+    "ChatVLA2Model": "chatvla2", "ChatVLA2Output": "chatvla2", "DecodedReasoning": "chatvla2",
     "ChatVLA2Config": "config", "MoEConfig": "config", "ActionHeadConfig": "config", "preset": "config",
     "ChatVLA2Processor": "processor", "ActionStats": "normalization",
 }

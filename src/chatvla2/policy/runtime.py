@@ -68,7 +68,7 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
-class Reasoning:
+class FinishedReasoning:
     """One finished reasoning: its text, the model's embedding of it, and what it was made from."""
 
     text: str
@@ -80,7 +80,7 @@ class Reasoning:
 
 
 class ReasoningWorker:
-    """One background thread that turns the newest requested observation into a `Reasoning`.
+    """One background thread that turns the newest requested observation into a `FinishedReasoning`.
 
     A request made while one is running replaces any waiting one: only the newest scene matters."""
 
@@ -88,7 +88,7 @@ class ReasoningWorker:
         self.model, self.max_new_tokens = model, max_new_tokens
         self.changed = threading.Condition()
         self.pending: tuple[Observation, RefreshReason] | None = None
-        self.latest: Reasoning | None = None
+        self.latest: FinishedReasoning | None = None
         self.error: BaseException | None = None
         self.busy = False
         self.finished = 0
@@ -112,7 +112,7 @@ class ReasoningWorker:
             self.pending, self.latest, self.error = None, None, None
             self.epoch += 1
 
-    def wait_for(self, instruction: str, timeout_s: float) -> Reasoning:
+    def wait_for(self, instruction: str, timeout_s: float) -> FinishedReasoning:
         """Block until a reasoning about `instruction` exists; raise the worker's error if it failed."""
         deadline = time.monotonic() + timeout_s
         with self.changed:
@@ -142,7 +142,7 @@ class ReasoningWorker:
             try:
                 encoded = self.model.encode(observation, keep_cache=True)
                 text, embedding = self.model.reason(encoded, self.max_new_tokens)
-                result = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
+                result = FinishedReasoning(text, embedding, observation.instruction, observation.stamp_s,
                                    why, time.perf_counter() - start_s)
                 error = None
             except Exception as caught:  # reported to the next infer call, never lost
@@ -173,7 +173,7 @@ class AsyncReasoningRuntime:
         self.scheduler = ReasoningScheduler(config.schedule)
         self.worker = (ReasoningWorker(model, config.max_reasoning_tokens)
                        if config.mode == "async" else None)
-        self.reasoning: Reasoning | None = None
+        self.reasoning: FinishedReasoning | None = None
         self.frames = 0
 
     def reset(self) -> None:
@@ -204,23 +204,23 @@ class AsyncReasoningRuntime:
         return PolicyOutput(reasoning=reasoning.text, joint_names=self.model.joint_names,
                             actions=actions, step_dt_s=self.model.step_dt_s, info=info)
 
-    def reason_now(self, observation: Observation) -> tuple[Reasoning, Any]:
+    def reason_now(self, observation: Observation) -> tuple[FinishedReasoning, Any]:
         """Sync mode: one encoding serves both the reasoning and the chunk."""
         start_s = time.perf_counter()
         self.scheduler.decide(observation.instruction, observation.images)
         encoded = self.model.encode(observation, keep_cache=True)
         text, embedding = self.model.reason(encoded, self.config.max_reasoning_tokens)
-        self.reasoning = Reasoning(text, embedding, observation.instruction, observation.stamp_s,
+        self.reasoning = FinishedReasoning(text, embedding, observation.instruction, observation.stamp_s,
                                    RefreshReason.PERIODIC, time.perf_counter() - start_s)
         return self.reasoning, encoded
 
-    def latest_reasoning(self, observation: Observation) -> Reasoning:
+    def latest_reasoning(self, observation: Observation) -> FinishedReasoning:
         why = self.scheduler.decide(observation.instruction, observation.images)
         if why is not None:
             self.worker.request(observation, why)
         if (why is RefreshReason.NEW_INSTRUCTION or self.reasoning is None
                 or self.reasoning.instruction != observation.instruction):
-            # Reasoning about another task must never steer this one: wait for the new one.
+            # FinishedReasoning about another task must never steer this one: wait for the new one.
             self.reasoning = self.worker.wait_for(observation.instruction,
                                                   self.config.first_reasoning_timeout_s)
         else:

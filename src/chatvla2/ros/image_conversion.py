@@ -1,7 +1,9 @@
-"""sensor_msgs/Image <-> NumPy. Uses the system cv_bridge of a real ROS 2 install when present.
+"""sensor_msgs/Image <-> NumPy, by the encoding rules in chatvla2.imaging on every machine.
 
-The PyPI `cv-bridge` is an unmaintained pure-Python port that breaks under NumPy 2, so it is never
-used; without a system cv_bridge the conversion follows the encoding rules in chatvla2.imaging.
+One decoder everywhere: the same code (and its clear errors for malformed messages) runs here and
+on a lab PC with a full ROS 2 install. The system cv_bridge is not used: it decoded every frame a
+second time after our validation and adds no encoding we need; the PyPI `cv-bridge` is an
+unmaintained pure-Python port that breaks under NumPy 2.
 """
 from __future__ import annotations
 
@@ -12,26 +14,10 @@ from sensor_msgs.msg import Image
 from chatvla2.imaging.encoding import ImageFields, array_to_fields, fields_to_array
 
 
-def _system_cv_bridge():
-    try:
-        import cv_bridge
-    except ImportError:
-        return None
-    # A real ROS 2 install ships cv_bridge under /opt/ros/<distro>; anything else is the PyPI port.
-    return cv_bridge.CvBridge() if "/opt/ros/" in (cv_bridge.__file__ or "") else None
-
-
-_BRIDGE = _system_cv_bridge()
-
-
 def image_msg_to_array(msg: Image) -> np.ndarray:
     """Decode an Image; raises ImageEncodingError (a ValueError) for a malformed message."""
-    fields = ImageFields(height=msg.height, width=msg.width, encoding=msg.encoding,
-                         is_bigendian=bool(msg.is_bigendian), step=msg.step, data=bytes(msg.data))
-    if _BRIDGE is not None:
-        fields_to_array(fields)  # validates size and encoding with our clear errors first
-        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")
-    return fields_to_array(fields)
+    return fields_to_array(ImageFields(height=msg.height, width=msg.width, encoding=msg.encoding,
+                                       is_bigendian=bool(msg.is_bigendian), step=msg.step, data=bytes(msg.data)))
 
 
 def array_to_image_msg(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:

@@ -36,7 +36,7 @@ class TextSample:
     answer: str
 
 
-class EpisodeDataset:
+class RobotTrainingSet:
     """(episode, frame) samples of every usable episode file in a folder."""
 
     def __init__(self, episodes_dir: str | Path, cameras: list[str], horizon: int, frame_stride: int = 1) -> None:
@@ -82,7 +82,7 @@ class EpisodeDataset:
         return np.concatenate(states), np.concatenate(actions)
 
 
-class QADataset:
+class QATrainingSet:
     """QA pairs of every usable file in one or more folders."""
 
     def __init__(self, directories: str | Path | list[str | Path], questions: list[str] | None = None) -> None:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
-from chatvla2.train.samples import EpisodeDataset, RobotSample, TextSample
+from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
 
 def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[str] | None = None):
@@ -65,7 +65,7 @@ class HeadTrainingStep(nn.Module):
 class OwnReasoningCache:
     """Episode index -> the reasoning text the frozen model generates from the first frame."""
 
-    def __init__(self, model: ChatVLA2Model, dataset: EpisodeDataset, texts: dict[int, str] | None = None) -> None:
+    def __init__(self, model: ChatVLA2Model, dataset: RobotTrainingSet, texts: dict[int, str] | None = None) -> None:
         self.model, self.dataset = model, dataset
         self.texts: dict[int, str] = dict(texts or {})
 

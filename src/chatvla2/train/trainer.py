@@ -26,7 +26,7 @@ from chatvla2.model.normalization import ActionStats
 from chatvla2.train import checkpointing, distributed
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
-from chatvla2.train.samples import ARITHMETIC, CARD_PLACE, TEXT_FACTS, EpisodeDataset, QADataset
+from chatvla2.train.samples import ARITHMETIC, CARD_PLACE, TEXT_FACTS, RobotTrainingSet, QATrainingSet
 from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
 
 LOG = logging.getLogger(__name__)
@@ -108,9 +108,9 @@ class Trainer:
         torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
         self.model = build_model(config, self.resume_dir).to(self.context.device)
         head_config = self.model.config.action_head
-        self.dataset = EpisodeDataset(config.data.episodes_dir, config.data.cameras, head_config.horizon,
+        self.dataset = RobotTrainingSet(config.data.episodes_dir, config.data.cameras, head_config.horizon,
                                       config.data.frame_stride)
-        self.qa = QADataset(config.data.image_text_dir, config.data.questions) if config.stage == 1 and config.data.image_text_fraction > 0 else None
+        self.qa = QATrainingSet(config.data.image_text_dir, config.data.questions) if config.stage == 1 and config.data.image_text_fraction > 0 else None
         state = checkpointing.load_trainer_state(self.resume_dir) if self.resume_dir else None
         if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
             states, actions = self.dataset.all_states_and_actions()
