@@ -93,3 +93,39 @@ def test_pretrain_resumes_and_leaves_a_plain_transformers_directory(tmp_path):
 
     assert set(probe) == {f"probe_{kind}" for kind in PROBE_KINDS} >= {"probe_sim_board", "probe_sim_which"}
 
+
+
+def test_lookups_speak_the_reasoning_and_hold_out_every_fifth_row():
+    import itertools
+
+    from chatvla2.data.reading_scenes import HELDOUT_SEED_BASE
+
+    rows = list(itertools.permutations(range(10), 3))
+    heldout_rows = {row for index, row in enumerate(rows) if index % 5 == 0}
+    for seed, heldout in ((11, False), (12, False), (HELDOUT_SEED_BASE + 1, True), (HELDOUT_SEED_BASE + 2, True)):
+        sample = make_sample("lookup", seed)
+        row = tuple(int(d) for d in sample.question.removeprefix("the cards say ").split(";")[0].split())
+        digit = int(sample.question.removesuffix("?").split()[-1])
+        assert sample.image is None and (row in heldout_rows) == heldout, (seed, row)
+        assert sample.answer == f"the card {digit} is {ORDINALS[row.index(digit)]} from the left"
+
+
+def test_pretrain_continues_an_existing_base(tmp_path):
+    """`init_from`: the continuation starts from the base's weights, not from a fresh model."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    from chatvla2.train.pretrain import PretrainConfig, pretrain
+
+    base = tmp_path.parent / "base_for_continuation"
+    common = dict(batch_size=2, warmup_steps=1, sim_pool_scenes=2, probe_samples=1, probe_every=10,
+                  checkpoint_every=10, log_every=1, num_threads=1)
+    # Another seed than the continuation's: a fresh build there would not reproduce these weights.
+    pretrain(PretrainConfig(out_dir=str(base), steps=1, tower_steps=0, seed=7, **common), show_progress=False)
+    start = Qwen2VLForConditionalGeneration.from_pretrained(base / "final")
+    continued = pretrain(PretrainConfig(out_dir=str(tmp_path / "b"), steps=1, tower_steps=0, lr=1e-9,
+                                        init_from=str(base / "final"),
+                                        curriculum={0.0: {"lookup": 1.0}}, **common), show_progress=False)
+    after = Qwen2VLForConditionalGeneration.from_pretrained(continued)
+    name = "model.language_model.embed_tokens.weight"
+    torch.testing.assert_close(after.state_dict()[name], start.state_dict()[name], rtol=0, atol=1e-6)

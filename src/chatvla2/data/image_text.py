@@ -61,12 +61,15 @@ def card_place_pairs() -> list[tuple[str, str]]:
     "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left". The math
     reasoning names the answer's place right after spelling the row out; these teach the language
     model that lookup from text, with every row and place equally often (no place habit)."""
-    pairs = []
-    for row in itertools.permutations(range(10), scenes.CARD_COUNT):
-        for place, digit in enumerate(row):
-            pairs.append((f"the cards say {' '.join(map(str, row))}; where is the card {digit}?",
-                          f"the card {digit} is {scenes.ORDINALS[place]} from the left"))
-    return pairs
+    return [card_place_pair(row, place) for row in itertools.permutations(range(10), scenes.CARD_COUNT)
+            for place in range(len(row))]
+
+
+def card_place_pair(row: tuple[int, ...], place: int) -> tuple[str, str]:
+    """One lookup, in the math reasoning's own words (scenes.card_row_text, the place clause)."""
+    digit = row[place]
+    return (f"{scenes.card_row_text(row)}; where is the card {digit}?",
+            f"the card {digit} is {scenes.ORDINALS[place]} from the left")
 
 
 def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,

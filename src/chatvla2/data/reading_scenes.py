@@ -15,6 +15,9 @@ every sample, so no image repeats and a symbol is seen at every offset from the 
     sim      a rendered MuJoCo front frame of a TRAIN-split scene (`SimFramePool`): the whole frame
              (board, count) or the card-row box cut at full resolution, shifted (the cards)
     text     arithmetic facts without an image: "what is the answer to 4 - 2?" -> "4 - 2 = 2"
+    lookup   card-place lookups without an image, in the math reasoning's words:
+             "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left"
+             (rows of three different digits; every fifth row is kept for the held-out probe)
 
 Boards only ever show training and reading-board equations (`splits`): no held-out task board
 is drawn or rendered. Backgrounds: table-like wood tones with grain and noise, or flat noise of a
@@ -23,16 +26,17 @@ set is a seed range no training step uses (`HELDOUT_SEED_BASE`).
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from chatvla2.data.image_text import arithmetic_pairs
+from chatvla2.data.image_text import arithmetic_pairs, card_place_pair
 from chatvla2.sim import splits
 from chatvla2.sim.scenes import ORDINALS
 
-KINDS = ("single", "row", "board", "sim", "text", "single_small")
+KINDS = ("single", "row", "board", "sim", "text", "single_small", "lookup")
 HELDOUT_SEED_BASE = 1_000_000_000  # probe seeds start here; training seeds stay below
 PATCH_MULTIPLE = 14  # patch 7 x merge 2: image sides that the processor keeps unresized
 
@@ -159,6 +163,13 @@ def arithmetic(rng: np.random.Generator) -> ReadingSample:
     return ReadingSample("text", None, question, answer)
 
 
+def lookup(rng: np.random.Generator, heldout: bool = False) -> ReadingSample:
+    """A card-place lookup over a training row (4 of 5 rows) or a held-out one (the fifth)."""
+    rows = [row for index, row in enumerate(itertools.permutations(range(10), 3)) if (index % 5 == 0) == heldout]
+    question, answer = card_place_pair(rows[int(rng.integers(0, len(rows)))], int(rng.integers(0, 3)))
+    return ReadingSample("lookup", None, question, answer)
+
+
 def make_sample(kind: str, seed: int, pool: "SimFramePool | None" = None) -> ReadingSample:
     """The sample of `kind` for `seed` (deterministic). `sim` needs a frame pool."""
     rng = np.random.default_rng([seed, KINDS.index(kind)])
@@ -172,6 +183,8 @@ def make_sample(kind: str, seed: int, pool: "SimFramePool | None" = None) -> Rea
         return board(rng)
     if kind == "text":
         return arithmetic(rng)
+    if kind == "lookup":
+        return lookup(rng, heldout=seed >= HELDOUT_SEED_BASE)
     if kind == "sim":
         if pool is None:
             raise ValueError("sim samples need a SimFramePool (rendered training scenes)")

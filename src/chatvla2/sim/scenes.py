@@ -66,7 +66,12 @@ class MathScene:
 
     @property
     def card_row(self) -> str:
-        return "the cards say " + " ".join(str(c.digit) for c in self.cards)
+        return card_row_text([c.digit for c in self.cards])
+
+
+def card_row_text(digits) -> str:
+    """The reasoning's reading of the card row, left to right: "the cards say 2 7 5"."""
+    return "the cards say " + " ".join(str(d) for d in digits)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
     <out_dir>/checkpoints/step_000200/
         config.json, model.safetensors, tokenizer*, preprocessor_config.json, action_stats.json
-        trainer_state.pt    optimizer, LR scheduler, step, RNG states, stage-2 reasoning cache
+        trainer_state.pt    optimizer (DDP runs), LR scheduler, step, every rank's RNG states,
+                            stage-2 reasoning cache
         train_config.yaml   the run's configuration
+        distributed/        FSDP runs: model and optimizer shards (torch.distributed.checkpoint),
+                            readable at any world size (train/fsdp.py)
 
 A checkpoint directory is written under a temporary name and renamed when complete, so a crash
 mid-save never leaves a directory that looks resumable but is not. `latest_checkpoint` returns the
@@ -34,6 +37,13 @@ def rng_state() -> dict[str, Any]:
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
+def rng_state_of_rank(trainer_state: dict[str, Any], rank: int) -> dict[str, Any] | None:
+    """The RNG states rank `rank` saved; None when the saving run had fewer ranks. "rng" holds the
+    saving process's (rank 0's), the only one in checkpoints of stage 0 and of older runs."""
+    by_rank = trainer_state.get("rng_by_rank") or [trainer_state["rng"]]
+    return by_rank[rank] if rank < len(by_rank) else None
+
+
 def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
@@ -42,13 +52,33 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(out_dir: str | Path, step: int, model, trainer_state: dict[str, Any],
-                    train_config: dict[str, Any], keep: int) -> Path:
+def partial_checkpoint_dir(out_dir: str | Path, step: int) -> Path:
     final = checkpoint_dir(out_dir, step)
-    partial = final.with_name(final.name + ".partial")
+    return final.with_name(final.name + ".partial")
+
+
+def start_checkpoint(out_dir: str | Path, step: int) -> Path:
+    """An empty directory to write step `step` into (rank 0; other ranks write into it after a barrier)."""
+    partial = partial_checkpoint_dir(out_dir, step)
     if partial.exists():
         shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def save_checkpoint(out_dir: str | Path, step: int, model, trainer_state: dict[str, Any],
+                    train_config: dict[str, Any], keep: int) -> Path:
+    """The whole checkpoint from one process (single process and DDP, on rank 0)."""
+    partial = start_checkpoint(out_dir, step)
     model.save_pretrained(partial)
+    return finish_checkpoint(partial, step, trainer_state, train_config, keep)
+
+
+def finish_checkpoint(partial: Path, step: int, trainer_state: dict[str, Any], train_config: dict[str, Any],
+                      keep: int) -> Path:
+    """Add the trainer state and the config to a written model, make it the step's checkpoint, and
+    delete all but the `keep` newest."""
+    final = partial.with_name(partial.name.removesuffix(".partial"))
     torch.save({**trainer_state, "step": step, "rng": rng_state()}, partial / STATE_FILE)
     (partial / CONFIG_FILE).write_text(yaml.safe_dump(train_config, sort_keys=False))
     if final.exists():

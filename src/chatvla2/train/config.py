@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 STAGES = (1, 2)
+DISTRIBUTED_MODES = ("ddp", "fsdp")
+FSDP_PARAM_DTYPES = ("bfloat16", "float32")
 
 
 @dataclass
@@ -75,6 +77,11 @@ class TrainConfig:
     num_threads: int = 2  # torch CPU threads per process
     device: str = "auto"  # auto | cpu | cuda
     max_minutes: float | None = None  # stop (after a checkpoint) when the wall clock passes this
+    distributed: str = "ddp"  # ddp: a full replica per process | fsdp: FSDP2 shards weights, gradients
+    # and optimizer state over the processes (the paper preset; stage 1 only; src/chatvla2/train/fsdp.py)
+    fsdp_param_dtype: str | None = None  # fsdp: dtype of the gathered weights in forward/backward,
+    # bfloat16 | float32 (None: bfloat16); master weights, AdamW state and gradient reduction stay float32
+    activation_checkpointing: bool = False  # fsdp: recompute decoder layers and head blocks in backward
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -94,6 +101,22 @@ class TrainConfig:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:
             raise ValueError("data.cameras must name at least one camera")
+        self.check_distributed()
+
+    def check_distributed(self) -> None:
+        if self.distributed not in DISTRIBUTED_MODES:
+            raise ValueError(f"distributed must be one of {DISTRIBUTED_MODES}, got '{self.distributed}'")
+        if self.distributed == "ddp":
+            for name, default in (("fsdp_param_dtype", None), ("activation_checkpointing", False)):
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name} needs distributed: fsdp (DDP keeps float32 replicas without "
+                                     "recomputation), got distributed: ddp")
+            return
+        if self.fsdp_param_dtype not in (None, *FSDP_PARAM_DTYPES):
+            raise ValueError(f"fsdp_param_dtype must be one of {FSDP_PARAM_DTYPES}, got '{self.fsdp_param_dtype}'")
+        if self.stage != 1:
+            raise ValueError("distributed: fsdp is for stage 1, where all 4.44 B parameters train; stage 2 trains "
+                             "only the ~1 B head with the VLM frozen and fits distributed: ddp (docs/training.md)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -37,7 +37,7 @@ from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.trainer import lr_factor
 
 LOG = logging.getLogger(__name__)
-PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "sim_which", "sim_board", "arithmetic")
+PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "sim_which", "sim_board", "arithmetic", "lookup")
 PROBE_DESCRIPTIONS = {
     "single": "one card anywhere in a 28-84 px image: its digit",
     "row": "2-4 cards in a row: their digits, left to right",
@@ -47,6 +47,7 @@ PROBE_DESCRIPTIONS = {
     "sim_which": "the card-row view of a held-out sim scene: which card shows d",
     "sim_board": "a held-out sim scene's front camera at 84x84: the board's equation",
     "arithmetic": "text only: what is the answer to a op b?",
+    "lookup": "text only, held-out rows: the cards say a b c; where is the card b?",
 }
 SIM_PROBES = {"what numbers": "sim_row", "which card": "sim_which", "what does the board": "sim_board"}
 
@@ -76,6 +77,7 @@ class PretrainConfig:
     log_every: int = 25
     max_minutes: float | None = None  # stop after a checkpoint once the wall clock passes this
     tower_steps: int = 3000  # vision-tower pretraining steps (single cards, max-pooled readout) first
+    init_from: str | None = None  # continue an existing base directory (fresh optimizer) instead of a new one
     curriculum: dict = field(default_factory=lambda: {
         # progress (fraction of steps) at which each phase starts -> kind weights
         0.0: {"single": 0.45, "row": 0.15, "board": 0.25, "text": 0.15},
@@ -189,7 +191,7 @@ def probe_set(config: PretrainConfig, pool: SimFramePool) -> dict[str, list]:
     seed = HELDOUT_SEED_BASE
     while any(len(v) < config.probe_samples for v in sets.values()):
         seed += 1
-        for kind, probe in (("single", "single"), ("board", "board"), ("arithmetic", "text")):
+        for kind, probe in (("single", "single"), ("board", "board"), ("arithmetic", "text"), ("lookup", "lookup")):
             if len(sets[kind]) < config.probe_samples:
                 sets[kind].append(make_sample(probe, seed))
         row = make_sample("row", seed)
@@ -232,7 +234,13 @@ def pretrain(config: PretrainConfig, resume: str | None = None, show_progress: b
     out_dir = Path(config.out_dir)
     resume_dir = checkpointing.resolve_resume(resume, out_dir)
     torch.manual_seed(config.seed)
-    model, processor = load_base(resume_dir) if resume_dir else build_base(config)
+    if resume_dir:
+        model, processor = load_base(resume_dir)
+    elif config.init_from:
+        model, processor = load_base(config.init_from)
+        LOG.info("continuing the base %s", config.init_from)
+    else:
+        model, processor = build_base(config)
     train_pool, probe_pool = sim_pool(config, show_progress)
     probes = probe_set(config, probe_pool)
     tower_head = TowerProbeHead(model.config.vision_config.hidden_size)

@@ -1,4 +1,5 @@
-"""The training loop shared by both stages, on 1 CPU, 1 GPU or many processes (torchrun, DDP).
+"""The training loop shared by both stages, on 1 CPU, 1 GPU or many processes (torchrun; DDP, or
+FSDP2 for stage 1 with `distributed: fsdp`, see fsdp.py).
 
 Each step every process draws its own `batch_size` samples (indices from a generator seeded by
 (seed, step, rank), so a resumed run draws exactly what an uninterrupted one would) and all
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.model.normalization import ActionStats
-from chatvla2.train import checkpointing, distributed
+from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, CARD_PLACE, TEXT_FACTS, RobotTrainingSet, QATrainingSet
@@ -103,7 +104,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: str | None = None, show_progress: bool = True) -> None:
         self.config = config
         torch.set_num_threads(config.num_threads)
-        self.context = distributed.init_distributed(config.device)
+        self.sharded = config.distributed == "fsdp"
+        self.context = distributed.init_distributed(config.device, always_group=self.sharded)
         self.resume_dir = checkpointing.resolve_resume(resume, config.out_dir)
         torch.manual_seed(config.seed)  # the same initial weights in every process and every rerun
         self.model = build_model(config, self.resume_dir).to(self.context.device)
@@ -120,6 +122,10 @@ class Trainer:
             freeze_vlm(self.model)
             self.cache = OwnReasoningCache(self.model, self.dataset, state.get("own_reasoning") if state else None)
             self.step_module = distributed.wrap_model(HeadTrainingStep(self.model), self.context)
+        elif self.sharded:  # in place: self.model becomes the FSDP root
+            self.model.train()
+            self.step_module = fsdp.shard_model(self.model, self.context, getattr(torch, config.fsdp_param_dtype or "bfloat16"),
+                                                config.activation_checkpointing)
         else:
             self.model.train()
             self.step_module = distributed.wrap_model(self.model, self.context)
@@ -130,20 +136,40 @@ class Trainer:
         self.step = 0
         torch.manual_seed(config.seed + self.context.rank)
         if state is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.load_optimizer_state(state)
             self.scheduler.load_state_dict(state["scheduler"])
             self.step = int(state["step"])
-            checkpointing.restore_rng_state(state["rng"])
+            rng = checkpointing.rng_state_of_rank(state, self.context.rank)
+            if rng is None:
+                LOG.warning("checkpoint %s was saved by fewer processes: rank %d keeps its fresh RNG seed",
+                            self.resume_dir, self.context.rank)
+            else:
+                checkpointing.restore_rng_state(rng)
         self.logger = MetricsLogger(config.out_dir, enabled=self.context.is_main)
         self.show_progress = show_progress and self.context.is_main
 
-    def draw(self, step: int) -> tuple[str, np.ndarray]:
-        """The batch kind and this process's sample positions; in a text batch a negative position
+    def load_optimizer_state(self, state: dict) -> None:
+        """From trainer_state.pt (DDP checkpoints) or, with the model's shards, from distributed/ (FSDP)."""
+        sharded_dir = self.resume_dir / fsdp.SHARDED_STATE_DIR
+        if "optimizer" in state and self.sharded:
+            raise ValueError(f"checkpoint '{self.resume_dir}' was written by distributed: ddp; resume it with ddp, "
+                             f"or start a sharded run from its weights with model.init_from")
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        elif not self.sharded:
+            raise ValueError(f"checkpoint '{self.resume_dir}' holds sharded state ({sharded_dir.name}/); resume it "
+                             f"with distributed: fsdp (at any number of processes)")
+        else:
+            fsdp.load_sharded_state(self.model, self.optimizer, sharded_dir)
+
+    def draw(self, step: int, rank: int | None = None) -> tuple[str, np.ndarray]:
+        """The batch kind and the sample positions of process `rank` (default: this process's); in a
+        text batch a negative position
         -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact for `data.arithmetic_fraction`
         of the samples, a card-place lookup for `data.card_place_fraction`."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
-        own = np.random.default_rng([self.config.seed, step, self.context.rank])
+        own = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank])
         size = len(self.qa) if kind == "text" else len(self.dataset)
         batch = self.config.batch_size
         positions = own.integers(size, size=batch)
@@ -160,8 +186,9 @@ class Trainer:
     def text_sample(self, position: int):
         return TEXT_FACTS[-position - 1] if position < 0 else self.qa.text_sample(position)
 
-    def train_step(self, step: int) -> dict[str, float]:
-        kind, positions = self.draw(step)
+    def forward_loss(self, step: int, rank: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss on step `step`'s batch of process `rank` (default: this process's) and its parts."""
+        kind, positions = self.draw(step, rank)
         device = self.context.device
         if kind == "text":
             batch = text_batch(self.model, [self.text_sample(int(p)) for p in positions])
@@ -179,22 +206,45 @@ class Trainer:
                 loss = output.loss
                 values = {"lm_loss": output.lm_loss.item(), "diffusion_loss": output.diffusion_loss.item(),
                           "router_loss": output.router_loss.item()}
+        return loss, values
+
+    def train_step(self, step: int) -> dict[str, float]:
+        loss, values = self.forward_loss(step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        return {"loss": loss.item(), "grad_norm": self.apply_gradients(), **values}
+
+    def apply_gradients(self) -> float:
+        """Clip, step the optimizer and the LR schedule; the gradient norm before clipping."""
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for p in self.model.parameters() if p.requires_grad], self.config.optim.grad_clip_norm)
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": loss.item(), "grad_norm": float(grad_norm), **values}
+        return float(grad_norm)
 
-    def checkpoint_state(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "own_reasoning": self.cache.texts if self.cache is not None else None}
+    def checkpoint_state(self, rng_by_rank: list | None) -> dict:
+        state = {"scheduler": self.scheduler.state_dict(), "rng_by_rank": rng_by_rank,
+                 "own_reasoning": self.cache.texts if self.cache is not None else None}
+        if not self.sharded:  # FSDP: the optimizer's shards go to distributed/ with the model's
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
 
     def save(self, step: int) -> None:
-        if self.context.is_main:
-            checkpointing.save_checkpoint(self.config.out_dir, step, self.model, self.checkpoint_state(),
-                                          self.config.to_dict(), self.config.keep_checkpoints)
+        config = self.config
+        rng_by_rank = distributed.gather_to_main(checkpointing.rng_state(), self.context)
+        if self.sharded:  # every rank writes its shards, then the gathered export; rank 0 the rest
+            partial = checkpointing.partial_checkpoint_dir(config.out_dir, step)
+            if self.context.is_main:
+                checkpointing.start_checkpoint(config.out_dir, step)
+            distributed.barrier(self.context)
+            fsdp.save_sharded_state(self.model, self.optimizer, partial / fsdp.SHARDED_STATE_DIR)
+            fsdp.export_pretrained(self.model, partial, self.context.is_main)
+            if self.context.is_main:
+                checkpointing.finish_checkpoint(partial, step, self.checkpoint_state(rng_by_rank), config.to_dict(),
+                                                config.keep_checkpoints)
+        elif self.context.is_main:
+            checkpointing.save_checkpoint(config.out_dir, step, self.model, self.checkpoint_state(rng_by_rank),
+                                          config.to_dict(), config.keep_checkpoints)
         distributed.barrier(self.context)
 
     def run(self) -> Path:
@@ -231,8 +281,11 @@ class Trainer:
                 break
         bar.close()
         final = Path(config.out_dir) / "final"
-        if self.context.is_main:
+        if self.sharded:
+            fsdp.export_pretrained(self.model, final, self.context.is_main)
+        elif self.context.is_main:
             self.model.save_pretrained(final)
+        if self.context.is_main:
             (final / "train_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
             if self.logger.jsonl_path.is_file():
                 plot_curves({f"stage {config.stage}": self.logger.jsonl_path}, Path(config.out_dir) / "curves.png",
