@@ -48,6 +48,11 @@ def optimizer_summary(trainer):
     return {name: [float(s["step"]), float(s["exp_avg"].norm()), float(s["exp_avg_sq"].norm())]
             for name, s in full.get("state", {}).items()}
 
+def rss_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+rss_after_imports = rss_mib()
 config, role, out = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 resume = config.pop("resume", None)
 trainer = Trainer(config_from_dict(config), resume=resume, show_progress=False)
@@ -75,6 +80,7 @@ if role == "sharded":  # the trained sharded model's logits on one observation (
     model.reshard()
     if trainer.context.is_main:
         torch.save(logits, out)
+result["rss_after_imports_mib"] = rss_after_imports
 result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(result), flush=True)
 trainer.close()
@@ -139,9 +145,10 @@ def test_sharded_losses_match_one_process_on_the_same_samples(sharded_run, tiny_
             assert difference <= LOSS_TOLERANCE, f"step {step} rank {rank}: |{loss.item()} - sharded| = {difference}"
         # Clipping and AdamW hide the gradient's scale from the losses; the norm shows it.
         assert reference.apply_gradients() == pytest.approx(results[0]["grad_norms"][step], rel=1e-5)
-    print(f"largest loss difference {largest:.2e}; peak RSS per rank (MiB): "
-          f"{[round(r['max_rss_mib']) for r in results]}; this process: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    print(f"largest loss difference {largest:.2e}; per rank, peak RSS (getrusage ru_maxrss) "
+          f"{[round(r['max_rss_mib']) for r in results]} MiB, of which after imports "
+          f"{[round(r['rss_after_imports_mib']) for r in results]} MiB; this process: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 @pytest.mark.integration
@@ -183,3 +190,30 @@ def test_bad_sharding_settings_are_named(tiny_config, tmp_path):
         config_from_dict(tiny_config(tmp_path / "x", distributed="fsdp", fsdp_param_dtype="float16"))
     with pytest.raises(ValueError, match="stage 2"):
         config_from_dict(tiny_config(tmp_path / "x", stage=2, distributed="fsdp", **{"data.image_text_fraction": 0.0}))
+
+
+def test_checkpointed_layers_recompute_with_the_forward_routing(train_data):
+    """Static routing sends image tokens to expert 1: a recompute that lost the routing context
+    (the model clears it when its forward returns) would route them to expert 0 and fail."""
+    from chatvla2.model.config import MoEConfig
+    from chatvla2.train import fsdp
+
+    def gradients(checkpointing: bool) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = ChatVLA2Model.from_preset("tiny", moe=MoEConfig(kind="static")).train()
+        if checkpointing:
+            layers = model.vlm.model.language_model.layers
+            for index, layer in enumerate(layers):
+                layers[index] = fsdp.checkpointed(layer)
+        dataset = RobotTrainingSet(train_data["episodes"], ["front"], model.config.action_head.horizon)
+        images, instruction = dataset.first_frame(0), dataset.text[0][0]
+        batch = model.processor.collate([model.processor.encode(images, instruction, "the card 3")])
+        torch.manual_seed(1)
+        model(batch).loss.backward()
+        return {name.replace("_checkpoint_wrapped_module.", ""): p.grad for name, p in model.named_parameters()
+                if p.grad is not None}
+
+    plain, recomputed = gradients(False), gradients(True)
+    assert plain.keys() == recomputed.keys()
+    for name, grad in plain.items():
+        torch.testing.assert_close(recomputed[name], grad, rtol=0, atol=0, msg=name)

@@ -11,6 +11,9 @@ Executors (chosen by `execution_mode`):
     ensemble  ACT temporal ensembling: every live chunk's target at t, weights exp(-decay * i)
               with i = 0 for the oldest chunk (ACT, Zhao et al. 2023)
     handover  the newest chunk, cross-faded from the previous one over `handover_s`
+    rtc       the newest chunk alone, like latest: with real-time chunking on the inference side
+              (policy/realtime_chunking.py) each chunk already agrees with the rows executed
+              while it was computed, so switching to it needs no blending
 """
 from __future__ import annotations
 
@@ -168,11 +171,11 @@ class SmoothHandover:
         self.current = self.previous = None
 
 
-EXECUTION_MODES = ("latest", "ensemble", "handover")
+EXECUTION_MODES = ("latest", "ensemble", "handover", "rtc")
 
 
 def make_executor(mode: str, ensemble_decay: float = 0.01, handover_s: float = 0.2) -> ChunkExecutor:
-    if mode == "latest":
+    if mode in ("latest", "rtc"):
         return LatestChunkPlayer()
     if mode == "ensemble":
         return TemporalEnsembler(ensemble_decay)

@@ -26,7 +26,7 @@ class ControllerConfig:
     control_period_s: float = 0.01        # 100 Hz
     chunk_timeout_s: float = 0.5          # s: hold if no chunk arrived for this long
     joint_state_timeout_s: float = 0.2    # s: hold if the measured state is older than this
-    execution_mode: str = "latest"        # latest | ensemble | handover
+    execution_mode: str = "latest"        # latest | ensemble | handover | rtc
     ensemble_decay: float = 0.01          # ACT's k: weight exp(-k i), i = 0 for the oldest chunk
     handover_s: float = 0.2               # s of cross-fade in handover mode
     actuation_latency_s: float = 0.0      # s: command the target due this much later

@@ -184,10 +184,14 @@ class ChatVLA2Model(nn.Module):
     @torch.no_grad()
     def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,
                        state: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
-                       steps: int | None = None, precomputed_conditions: bool = True) -> torch.Tensor:
+                       steps: int | None = None, precomputed_conditions: bool = True,
+                       inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> torch.Tensor:
         """DDIM sampling of an action chunk: embeddings (B, D), state (B, S) or (S,) physical units
         -> actions (B, H, A) physical units. A seeded `generator` makes the result deterministic.
-        `precomputed_conditions=False` calls the whole head per step (the benchmark's baseline)."""
+        `precomputed_conditions=False` calls the whole head per step (the benchmark's baseline).
+        inpaint (target (H, A) physical units, weights (H,)): real-time chunking; the rows with
+        weight 1 come out equal to target up to the normalisation's round trip (the runtime then
+        copies them exactly; policy/realtime_chunking.py)."""
         head = self.config.action_head
         state = torch.as_tensor(state, dtype=observation_embedding.dtype, device=self.device)
         if state.ndim == 1:
@@ -205,8 +209,16 @@ class ChatVLA2Model(nn.Module):
             def predict_noise(sample: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
                 return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding)
 
+        guide = None
+        if inpaint is not None:
+            target = torch.as_tensor(np.asarray(inpaint[0]), dtype=observation_embedding.dtype, device=self.device)
+            weights = torch.as_tensor(np.asarray(inpaint[1]), dtype=observation_embedding.dtype, device=self.device)
+            if target.shape != (head.horizon, head.action_dim) or weights.shape != (head.horizon,):
+                raise ValueError(f"inpainting target must be ({head.horizon}, {head.action_dim}) with "
+                                 f"({head.horizon},) weights, got {tuple(target.shape)} and {tuple(weights.shape)}")
+            guide = (self.action_stats.normalize_actions(target)[None].expand(batch, -1, -1), weights)
         scaled = self.scheduler.ddim_sample(predict_noise, (batch, head.horizon, head.action_dim), steps,
-                                            generator, self.device, observation_embedding.dtype)
+                                            generator, self.device, observation_embedding.dtype, guide)
         return self.action_stats.unnormalize_actions(scaled)  # (B, H, A)
 
     def save_pretrained(self, directory: str | Path) -> None:

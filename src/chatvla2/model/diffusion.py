@@ -41,8 +41,13 @@ class NoiseScheduler:
     @torch.no_grad()
     def ddim_sample(self, predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                     shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None,
-                    device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Denoise from N(0, I) with `predict_noise(x_t (B, H, A), t (B,)) -> eps (B, H, A)`."""
+                    device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                    inpaint: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Denoise from N(0, I) with `predict_noise(x_t (B, H, A), t (B,)) -> eps (B, H, A)`.
+
+        inpaint (target (B, H, A) in the sampler's units, weights (H,) in [0, 1]): after every step
+        the predicted clean sample becomes `w * target + (1 - w) * predicted` (real-time chunking
+        by replacement, policy/realtime_chunking.py); rows with w = 1 come out equal to target."""
         noise_device = generator.device if generator is not None else device
         sample = torch.randn(shape, generator=generator, device=noise_device, dtype=dtype).to(device)  # (B, H, A)
         timesteps = self.inference_timesteps(steps)
@@ -54,7 +59,11 @@ class NoiseScheduler:
             t = torch.full((shape[0],), step, device=device, dtype=torch.long)
             eps = predict_noise(sample, t)
             clean = ((sample - math.sqrt(1 - alpha_t) * eps) / math.sqrt(alpha_t)).clamp(-1.0, 1.0)
-            # Re-derive eps from the clipped estimate so the update stays consistent with it.
+            if inpaint is not None:
+                target, weights = inpaint
+                w = weights.to(device=device, dtype=clean.dtype)[None, :, None]  # (1, H, 1)
+                clean = w * target.to(device=device, dtype=clean.dtype) + (1.0 - w) * clean
+            # Re-derive eps from the clipped (and inpainted) estimate so the update stays consistent.
             eps = (sample - math.sqrt(alpha_t) * clean) / math.sqrt(1 - alpha_t)
             sample = math.sqrt(alpha_prev) * clean + math.sqrt(1 - alpha_prev) * eps
         return sample

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from chatvla2.policy.interface import Observation, PolicyOutput
+from chatvla2.policy.realtime_chunking import InpaintingGuide, RtcConfig, delay_steps, inpainting_guide
 from chatvla2.policy.reasoning_scheduler import (ReasoningScheduleConfig, ReasoningScheduler,
                                                  RefreshReason)
 
@@ -46,19 +47,23 @@ class TwoRateModel(Protocol):
 
     def reason(self, encoded: Any, max_new_tokens: int) -> tuple[str, Any]: ...
 
-    def act(self, encoded: Any, reasoning_embedding: Any, observation: Observation) -> np.ndarray: ...
+    def act(self, encoded: Any, reasoning_embedding: Any, observation: Observation,
+            inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
     """mode: 'async' (two rates) or 'sync' (reason then act every frame).
     max_reasoning_tokens: tokens generated per reasoning refresh.
-    first_reasoning_timeout_s: how long the first chunk of a new instruction waits for reasoning."""
+    first_reasoning_timeout_s: how long the first chunk of a new instruction waits for reasoning.
+    rtc: real-time chunking (policy/realtime_chunking.py) when set: each chunk is denoised with
+    the rows the arm executes while it is computed frozen to the previous chunk's."""
 
     mode: Literal["async", "sync"] = "async"
     max_reasoning_tokens: int = 48
     first_reasoning_timeout_s: float = 30.0
     schedule: ReasoningScheduleConfig = ReasoningScheduleConfig()
+    rtc: RtcConfig | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("async", "sync"):
@@ -175,10 +180,13 @@ class AsyncReasoningRuntime:
                        if config.mode == "async" else None)
         self.reasoning: FinishedReasoning | None = None
         self.frames = 0
+        self.previous: tuple[np.ndarray, float, str] | None = None  # RTC: last chunk, its stamp, instruction
+        self.latencies_s: list[float] = []  # RTC: the last few inference latencies
 
     def reset(self) -> None:
         self.scheduler.reset()
         self.reasoning = None
+        self.previous = None
         if self.worker is not None:
             self.worker.forget()
 
@@ -194,15 +202,39 @@ class AsyncReasoningRuntime:
         else:
             reasoning = self.latest_reasoning(observation)
             encoded = self.model.encode(observation)
-        actions = np.asarray(self.model.act(encoded, reasoning.embedding, observation), dtype=float)
+        guide = self.rtc_guide(observation)
+        actions = np.asarray(self.model.act(encoded, reasoning.embedding, observation,
+                                            None if guide is None else (guide.target, guide.weights)), dtype=float)
+        if guide is not None:  # the frozen rows exactly as they were sent before
+            frozen = guide.weights == 1.0
+            actions[frozen] = guide.target[frozen]
         self.check(actions)
         self.frames += 1
-        info = {"latency_s": time.perf_counter() - start_s,
+        latency_s = time.perf_counter() - start_s
+        if self.config.rtc is not None:
+            self.previous = (actions, observation.stamp_s, observation.instruction)
+            self.latencies_s = (self.latencies_s + [latency_s])[-5:]
+        info = {"latency_s": latency_s,
                 "reasoning_age_s": observation.stamp_s - reasoning.stamp_s,
                 "reasoning_duration_s": reasoning.duration_s,
                 "reasoning_refreshes": float(self.worker.finished if self.worker else self.frames)}
+        if guide is not None:
+            info.update(rtc_delay_steps=float(guide.delay_steps), rtc_frozen_rows=float(guide.frozen_rows))
         return PolicyOutput(reasoning=reasoning.text, joint_names=self.model.joint_names,
                             actions=actions, step_dt_s=self.model.step_dt_s, info=info)
+
+    def rtc_guide(self, observation: Observation) -> InpaintingGuide | None:
+        """The previous chunk's rows this one must keep (RTC), or None: RTC off, first chunk of a
+        task, or the previous chunk already over. The delay is the slowest of the last five
+        inferences in rows of step_dt_s, within the configured bounds."""
+        if self.config.rtc is None or self.previous is None:
+            return None
+        actions, stamp_s, instruction = self.previous
+        if instruction != observation.instruction:
+            return None
+        latency_s = max(self.latencies_s) if self.latencies_s else float("inf")
+        delay = delay_steps(latency_s, self.model.step_dt_s, self.config.rtc)
+        return inpainting_guide(actions, stamp_s, observation.stamp_s, self.model.step_dt_s, delay)
 
     def reason_now(self, observation: Observation) -> tuple[FinishedReasoning, Any]:
         """Sync mode: one encoding serves both the reasoning and the chunk."""

@@ -85,11 +85,14 @@ class ChatVLA2TwoRateModel:
                                "observation (joints the model reads)")  # (S,)
 
     @torch.inference_mode()
-    def act(self, encoded: Prefilled, reasoning_embedding: torch.Tensor, observation: Observation) -> np.ndarray:
-        """(H, A) absolute targets. A fixed seed per call keeps chunks repeatable for one input."""
+    def act(self, encoded: Prefilled, reasoning_embedding: torch.Tensor, observation: Observation,
+            inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(H, A) absolute targets. A fixed seed per call keeps chunks repeatable for one input.
+        inpaint: real-time chunking's (target (H, A), weights (H,)), see realtime_chunking.py."""
         state = torch.as_tensor(self.state_of(observation), dtype=self.dtype)
         generator = torch.Generator(device=self.model.device).manual_seed(self.seed)
         actions = self.model.sample_actions(encoded.observation_embedding, reasoning_embedding, state,
                                             generator=generator, steps=self.denoising_steps,
-                                            precomputed_conditions=self.precomputed_conditions)  # (1, H, A)
+                                            precomputed_conditions=self.precomputed_conditions,
+                                            inpaint=inpaint)  # (1, H, A)
         return actions[0].float().cpu().numpy()

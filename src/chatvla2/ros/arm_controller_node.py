@@ -45,7 +45,7 @@ class ArmControllerNode(Node):
             control_period_s=1.0 / rate_hz,
             chunk_timeout_s=d("chunk_timeout_s", 0.5, "Hold when no chunk arrived for this long (s)"),
             joint_state_timeout_s=d("joint_state_timeout_s", 0.2, "Hold when the joint state is older (s)"),
-            execution_mode=d("execution_mode", "latest", "Chunk execution: latest | ensemble | handover"),
+            execution_mode=d("execution_mode", "latest", "Chunk execution: latest | ensemble | handover | rtc (pair with the inference node's rtc_enabled)"),
             ensemble_decay=d("ensemble_decay", 0.01, "ACT ensembling weight exp(-k i), i = 0 oldest"),
             handover_s=d("handover_s", 0.2, "Cross-fade between chunks in handover mode (s)"),
             actuation_latency_s=d("actuation_latency_s", 0.0, "Command the target due this much later (s)"),

@@ -38,6 +38,7 @@ from chatvla2.policy.observation_buffer import ObservationBuffer
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import RuntimeConfig
 from chatvla2.policy.loading import close_policy, load_policy
+from chatvla2.policy.realtime_chunking import RtcConfig
 from chatvla2.policy.runtime_stats import InferenceStats
 from chatvla2.policy.warmup import DEFAULT_WARM_UP_IMAGE_SIZE_PX, warm_up, warm_up_observation
 from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, time_to_seconds
@@ -63,6 +64,9 @@ class InferenceNode(LifecycleNode):
         self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames")
         self.scene_change_threshold = declare(self, "scene_change_threshold", 0.08, "Mean grey change (0..1) that triggers new reasoning; <= 0 disables")
         self.max_reasoning_tokens = declare(self, "max_reasoning_tokens", 48, "Tokens generated per reasoning")
+        self.rtc_enabled = declare(self, "rtc_enabled", False, "Real-time chunking: freeze the rows executed while a chunk is computed (controller execution_mode rtc)")
+        self.rtc_min_delay_steps = declare(self, "rtc_min_delay_steps", 1, "RTC: fewest rows frozen (covers transport and actuation latency)")
+        self.rtc_max_delay_steps = declare(self, "rtc_max_delay_steps", 8, "RTC: most rows frozen")
         self.warm_up_rounds = declare(self, "warm_up_rounds", 2, "Full inferences on a dummy observation at configure (0: none)")
         self.warm_up_image_size_px = list(declare(self, "warm_up_image_size_px", list(DEFAULT_WARM_UP_IMAGE_SIZE_PX), "Dummy frame size [height, width] (px): the cameras' size"))
         self.autostart = declare(self, "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)")
@@ -86,8 +90,9 @@ class InferenceNode(LifecycleNode):
         try:
             robot = load_robot_spec(self.robot_name)
             schedule = ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
+            rtc = RtcConfig(self.rtc_min_delay_steps, self.rtc_max_delay_steps) if self.rtc_enabled else None
             config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
-                                   schedule=schedule)
+                                   schedule=schedule, rtc=rtc)
             self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
             self.policy = load_policy(self.policy_spec, robot, config, self.device, self.torch_threads)
             self.warm_up(robot)

@@ -14,13 +14,13 @@ gradients in float32 (`MixedPrecisionPolicy`); the sharded master weights and Ad
 float32. Decoder layers reduce-scatter a zero gradient for an expert that got no token on this rank
 (`set_reduce_scatter_unused_params`, the counterpart of DDP's find_unused_parameters), so every
 rank issues the same collectives. Activation checkpointing (torch's non-reentrant
-`checkpoint_wrapper`) recomputes decoder layers and head blocks in backward; the MoE block's
+`checkpoint_wrapper`) recomputes decoder layers, head blocks and vision blocks (at the paper's
+image size the vision tower's activations outweigh the decoder's) in backward; the MoE block's
 routing context (which tokens are images / padding, set by the model around its forward) is put
 back for the recompute, and the RNG state too (router noise), so the recompute is the forward.
 
 Checkpoints: `save_sharded_state` / `load_sharded_state` write and read the model and optimizer
-through `torch.distributed.checkpoint` (each rank its shards; loadable at any world size, also
-into an unsharded model), and `export_pretrained` gathers the full weights on rank 0 and writes
+through `torch.distributed.checkpoint` (each rank its shards; loadable at any world size), and `export_pretrained` gathers the full weights on rank 0 and writes
 the Hugging Face layout of `ChatVLA2Model.save_pretrained`. Sharding never changes parameter
 names: checkpoints and exports use the plain model's names.
 """
@@ -88,8 +88,9 @@ def shard_model(model, context: DistributedContext, param_dtype: torch.dtype,
         layers[index] = shard(checkpointed(layer) if activation_checkpointing else layer)
         if isinstance(layer.mlp, MoEBlock):
             layers[index].set_reduce_scatter_unused_params(True, recurse=False)
-    for block in model.vlm.model.visual.blocks:
-        shard(block)
+    vision_blocks = model.vlm.model.visual.blocks
+    for index, block in enumerate(vision_blocks):
+        vision_blocks[index] = shard(checkpointed(block) if activation_checkpointing else block)
     return shard(model)
 
 
