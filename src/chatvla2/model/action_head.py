@@ -113,7 +113,8 @@ class ReasoningFollowingHead(nn.Module):
                    reasoning_embedding: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Condition name -> (N, W). timesteps (N,) with N a multiple of the batch B: row n pairs
         timestep n with example n % B (several steps' conditions in one call)."""
-        t_emb = self.time_mlp(timestep_embedding(timesteps, self.config.width))  # (N, W)
+        sinusoid = timestep_embedding(timesteps, self.config.width)  # (N, W) float32
+        t_emb = self.time_mlp(sinusoid.to(self.time_mlp[0].weight.dtype))  # a bf16 head runs in bf16
         fixed = {"observation": self.observation_proj(observation_embedding) + self.state_cond(state)}  # (B, W)
         if self.config.reasoning_following:
             if reasoning_embedding is None:
