@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Train and evaluate the paper's ablations the way the shipped tiny model was trained
-# (docs/training.md): the same configs, one override each, then `chatvla2 eval-table` on the
-# same 30 held-out seeds. Usage: scripts/experiments/train_ablations.sh [NAME...]
-# with NAME in no-reasoning-following, static-moe, dense-ffn, stage-2-only (default: all).
-# 'stage-2-only' skips co-training: tiny_v2_stage2.yaml on the VLM as it leaves the image-text
-# warm-up (runs/tiny_v2_stage1a/final, our stand-in for a pretrained VLM).
-# Runs at low CPU priority; each stage's wall-clock cap is lifted so that every ablation
-# gets the shipped model's full step counts even on a loaded machine. THREADS=1 lets two
-# queues share a 2-core machine (torch threads per training process; default: the configs' 2).
+# Train and evaluate the paper's ablations the way the shipped tiny model is trained (docs/training.md,
+# tiny v4 on models/qwen2vl-tiny-base): the same two stage configs, one override each, then
+# `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds.
+# Usage: scripts/experiments/train_ablations.sh [NAME...] with NAME in
+#   no-reasoning-following  the head ignores the reasoning (model.reasoning_following=false)
+#   no-upcycling            MoE experts from random initialisation, everything else from the base
+#   static-moe              one expert per token chosen by modality, no router
+#   dense-ffn               one dense FFN per layer (no MoE)
+#   stage-2-only            no co-training: stage 2 on the upcycled base as it is
+# (default: all). Runs at low CPU priority; each stage's wall-clock cap is lifted so that every
+# ablation gets the shipped model's full step counts even on a loaded machine. THREADS=N sets
+# torch threads per training process (the configs use 1, so two queues share a 2-core machine).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/environment.sh
@@ -18,15 +21,14 @@ STAGE_OPTIONS=(--set max_minutes=240)
 stage() {  # CONFIG OUT_DIR [--set KEY=VALUE ...]: one training stage, logged to OUT_DIR.log
     local config=$1 out=$2
     shift 2
-    "${CLI[@]}" train --config "config/train/$config" --set out_dir="$out" "${STAGE_OPTIONS[@]}" "$@" \
+    "${CLI[@]}" train --config "config/train/$config" --set out_dir="$out" "${STAGE_OPTIONS[@]}" --resume auto "$@" \
         > "$out.log" 2>&1
 }
 
-chain() {  # NAME OVERRIDE: stage 1a, stage 1, stage 2 with one model override
+chain() {  # NAME OVERRIDE: stage 1 and stage 2 with one model override
     local name=$1 override=$2 run=runs/ablation_${1//-/_}
-    stage tiny_v2_stage1a_reading.yaml "${run}_1a" --set "$override"
-    stage tiny_v2_stage1.yaml "${run}_1" --set model.init_from="${run}_1a/final"
-    stage tiny_v2_stage2.yaml "${run}_2" --set model.init_from="${run}_1/final"
+    stage tiny_v4_stage1.yaml "${run}_1" --set "$override"
+    stage tiny_v4_stage2.yaml "${run}_2" --set model.init_from="${run}_1/final"
     evaluate "$name" "${run}_2/final"
 }
 
@@ -38,14 +40,16 @@ evaluate() {  # NAME MODEL_DIR
 }
 
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(no-reasoning-following stage-2-only static-moe dense-ffn)
+[[ ${#names[@]} -gt 0 ]] || names=(no-reasoning-following no-upcycling static-moe dense-ffn stage-2-only)
 for name in "${names[@]}"; do
     case $name in
         no-reasoning-following) chain "$name" model.reasoning_following=false ;;
+        no-upcycling) chain "$name" model.upcycle_experts=false ;;
         static-moe) chain "$name" model.moe_kind=static ;;
         dense-ffn) chain "$name" model.moe_kind=dense ;;
         stage-2-only)
-            stage tiny_v2_stage2.yaml runs/ablation_stage2_only --set model.init_from=runs/tiny_v2_stage1a/final
+            stage tiny_v4_stage2.yaml runs/ablation_stage2_only --set model.init_from=null \
+                --set model.dense_backbone=models/qwen2vl-tiny-base
             evaluate "$name" runs/ablation_stage2_only/final ;;
         *) echo "unknown ablation '$name'" >&2; exit 2 ;;
     esac
