@@ -54,11 +54,12 @@ def camera_frame(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (240, 320, 3), dtype=np.uint8)  # (H, W, 3), the paper's
 
 
-def graphed_chunk(model, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor, steps: int):
-    """`scheduler.ddim_sample` over `head.tokens`, captured as one CUDA graph; returns its replay.
-    The chunk's conditions are computed before capture (the runtime's precomputed path); each step
-    takes its rows by call order, since a captured graph cannot read the timestep from the device."""
+def denoising_loop(model, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor, steps: int):
+    """`scheduler.ddim_sample` over `head.tokens` with the chunk's conditions computed beforehand
+    (the runtime's precomputed path): a function with no host sync, so CUDA can capture it. Each
+    step takes its modulation rows by call order, since a graph cannot read the timestep back."""
     head, batch = model.head, state.shape[0]
+    pass
     timesteps = torch.tensor(model.scheduler.inference_timesteps(steps), device=state.device)
     blocks, final = head.modulations(head.conditions(timesteps.repeat_interleave(batch), state, observation,
                                                      reasoning))  # (K*B, 6W) per block, (K*B, 2W)
@@ -75,15 +76,20 @@ def graphed_chunk(model, observation: torch.Tensor, reasoning: torch.Tensor, sta
 
         return model.scheduler.ddim_sample(predict_noise, shape, steps, None, state.device, state.dtype)
 
+    return chunk
+
+
+def captured(run):
+    """`run` captured once as a CUDA graph; returns the replay."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up off the capture stream, as CUDA graphs require
         for _ in range(3):
-            chunk()
+            run()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        chunk()
+        run()
     return graph.replay
 
 
@@ -91,6 +97,15 @@ def graphed_chunk(model, observation: torch.Tensor, reasoning: torch.Tensor, sta
 def model_step_rows(model, device: str, tokens: int, repeats: int, compile_head: bool, cuda_graph: bool) -> list:
     """(what, value, unit) for prefill, decoding and the head's chunk."""
     from chatvla2.model.decoding import decode_greedy, prefill
+    from chatvla2.model.normalization import ActionStats
+
+    head = model.config.action_head
+    rng = np.random.default_rng(0)  # statistics that are not the identity, so normalisation is checked too
+    model.set_action_stats(ActionStats.from_data(rng.normal(size=(64, head.action_dim)),
+                                                 rng.normal(0.5, 2.0, size=(64, head.state_dim))))
+    for parameter in model.head.parameters():  # AdaLN-zero layers start at 0: the head would ignore its
+        if not parameter.any():  # inputs, and the loop comparison below would compare nothing
+            parameter.normal_(0.0, 0.02)
 
     inputs = model.prefill_inputs({"front": camera_frame()}, INSTRUCTION)
     inputs["pixel_values"] = inputs["pixel_values"].to(next(model.parameters()).dtype)
@@ -100,23 +115,48 @@ def model_step_rows(model, device: str, tokens: int, repeats: int, compile_head:
     rows.append((f"reasoning, {tokens} tokens (prefill included)", tokens / (decode_ms / 1e3), "tokens/s"))
     prefilled = prefill(model, inputs)
     embedding = prefilled.observation_embedding  # (1, D): stands in for the reasoning embedding too
-    state = torch.zeros((1, model.config.action_head.state_dim), dtype=embedding.dtype, device=embedding.device)
-    steps = model.config.action_head.inference_steps
+    state = torch.full((1, head.state_dim), 0.3, dtype=embedding.dtype, device=embedding.device)  # (1, S)
+    steps = head.inference_steps
     head_ms = median_ms(lambda: model.sample_actions(embedding, embedding, state, steps=steps), device, repeats)
     rows.append((f"head chunk, {steps} DDIM steps, eager", head_ms, "ms"))
+    loop = denoising_loop(model, embedding, embedding, state, steps)
+    torch.manual_seed(0)
+    expected = model.sample_actions(embedding, embedding, state, steps=steps)  # (1, H, A)
+    torch.manual_seed(0)
+    difference = (model.action_stats.unnormalize_actions(loop()) - expected).abs().max()
+    rows.append(("capturable loop vs sample_actions, same noise: largest difference", float(difference), ""))
     if compile_head:
-        eager_tokens = model.head.tokens
-        model.head.tokens = torch.compile(eager_tokens, mode="max-autotune-no-cudagraphs")  # as the runtime does
+        rows += optional_rows(f"head chunk, {steps} DDIM steps, torch.compile", lambda: compiled_head_rows(
+            model, embedding, state, steps, device, repeats))
+    if cuda_graph:
+        rows += optional_rows(f"head chunk, {steps} DDIM steps, CUDA graph replay", lambda: [(
+            f"head chunk, {steps} DDIM steps, CUDA graph replay",
+            median_ms(captured(loop), device, repeats), "ms")])
+    return rows
+
+
+def compiled_head_rows(model, embedding: torch.Tensor, state: torch.Tensor, steps: int, device: str,
+                       repeats: int) -> list:
+    eager_tokens = model.head.tokens
+    model.head.tokens = torch.compile(eager_tokens, mode="max-autotune-no-cudagraphs")  # as the runtime does
+    try:
         start = time.perf_counter()
         model.sample_actions(embedding, embedding, state, steps=steps)
-        rows.append(("head: torch.compile time (first call)", time.perf_counter() - start, "s"))
-        compiled_ms = median_ms(lambda: model.sample_actions(embedding, embedding, state, steps=steps), device, repeats)
-        rows.append((f"head chunk, {steps} DDIM steps, torch.compile", compiled_ms, "ms"))
+        compile_s = time.perf_counter() - start
+        compiled_ms = median_ms(lambda: model.sample_actions(embedding, embedding, state, steps=steps), device,
+                                repeats)
+    finally:
         model.head.tokens = eager_tokens
-    if cuda_graph:
-        replay = graphed_chunk(model, embedding, embedding, state, steps)
-        rows.append((f"head chunk, {steps} DDIM steps, CUDA graph replay", median_ms(replay, device, repeats), "ms"))
-    return rows
+    return [("head: torch.compile time (first call)", compile_s, "s"),
+            (f"head chunk, {steps} DDIM steps, torch.compile", compiled_ms, "ms")]
+
+
+def optional_rows(what: str, measure) -> list:
+    """An optional speed-up's rows, or one row saying why it failed: the table keeps the others."""
+    try:
+        return measure()
+    except Exception as error:  # noqa: BLE001 - any failure of an optional path is a result to report
+        return [(what, f"failed: {type(error).__name__}: {str(error).splitlines()[0][:100]}", "")]
 
 
 def inference(args) -> str:
@@ -140,7 +180,8 @@ def inference(args) -> str:
     verdict = "met" if async_row.chunks_per_s >= TARGET_HZ else "not met"
     lines = [f"### Inference, preset {args.preset}, {args.device}, {'bf16' if args.bf16 else 'fp32'}, random weights",
              "", "| model step | value | unit |", "|---|---|---|"]
-    lines += [f"| {what} | {value:.2f} | {unit} |" for what, value, unit in rows]
+    lines += [f"| {what} | {value:.4g} | {unit} |" if isinstance(value, float) else f"| {what} | {value} | {unit} |"
+              for what, value, unit in rows]
     lines += ["", f"Runtime (`chatvla2 bench`, {args.frames} async frames, {args.naive_frames} naive/sync frames, "
                   f"head compiled: {args.compile_head}); target {TARGET_HZ:.0f} chunks/s async: {verdict}", "",
               format_table(speed)]

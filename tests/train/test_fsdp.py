@@ -246,5 +246,7 @@ def test_the_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
     values = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in table.splitlines()
               if line.startswith("| prefill") or line.startswith("| head chunk") or line.startswith("| reasoning")}
     assert all(0 < value < 1e5 for value in values.values()), values
+    loop = next(line for line in table.splitlines() if line.startswith("| capturable loop vs sample_actions"))
+    assert float(loop.split("|")[2]) == 0.0  # the loop the GPU run captures is the real sampler's
     step = next(line for line in table.splitlines() if line.startswith("| seconds per step"))
     assert 0 < float(step.split("|")[2]) < 60

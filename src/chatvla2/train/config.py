@@ -81,7 +81,8 @@ class TrainConfig:
     # and optimizer state over the processes (the paper preset; stage 1 only; src/chatvla2/train/fsdp.py)
     fsdp_param_dtype: str | None = None  # fsdp: dtype of the gathered weights in forward/backward,
     # bfloat16 | float32 (None: bfloat16); master weights, AdamW state and gradient reduction stay float32
-    activation_checkpointing: bool = False  # fsdp: recompute decoder layers and head blocks in backward
+    activation_checkpointing: bool = False  # fsdp: recompute decoder layers, vision blocks and head
+    # blocks in backward instead of keeping their activations
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

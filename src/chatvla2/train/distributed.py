@@ -3,11 +3,11 @@
 torchrun (or `accelerate launch`, which sets the same variables) exports RANK, WORLD_SIZE and
 LOCAL_RANK; without them the run is a single process and no process group is created, unless the
 caller needs one anyway (FSDP shards over a device mesh even of one process: then a one-process
-group on an in-memory store). The backend
-is NCCL when each process owns a CUDA device and gloo otherwise, so the multi-process path is
-tested on the CPU with gloo. Models are wrapped in DistributedDataParallel with
-`find_unused_parameters=True`, because MoE experts that receive no token in a step and the action
-head on an image-text batch take no gradient.
+group on an in-memory store). The backend is NCCL when each process owns a CUDA device and gloo
+otherwise, so the multi-process path is tested on the CPU with gloo. `wrap_model` wraps a model in
+DistributedDataParallel with `find_unused_parameters=True`, because MoE experts that receive no
+token in a step and the action head on an image-text batch take no gradient (the FSDP2 path is
+train/fsdp.py).
 """
 from __future__ import annotations
 

@@ -153,12 +153,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--out", type=Path, required=True, help="Markdown table to write (a .json beside it)")
     add_mode_argument(parser)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: more threads than free cores slows torch "
+                             "down many times over when a training job holds the other core)")
 
 
 def run(args) -> int:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows = []
     for item in args.policies:
         name, _, spec = item.partition("=")

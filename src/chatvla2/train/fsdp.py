@@ -20,9 +20,10 @@ routing context (which tokens are images / padding, set by the model around its 
 back for the recompute, and the RNG state too (router noise), so the recompute is the forward.
 
 Checkpoints: `save_sharded_state` / `load_sharded_state` write and read the model and optimizer
-through `torch.distributed.checkpoint` (each rank its shards; loadable at any world size), and `export_pretrained` gathers the full weights on rank 0 and writes
-the Hugging Face layout of `ChatVLA2Model.save_pretrained`. Sharding never changes parameter
-names: checkpoints and exports use the plain model's names.
+through `torch.distributed.checkpoint` (each rank its shards; loadable at any world size), and
+`export_pretrained` gathers the full weights on rank 0 and writes the Hugging Face layout of
+`ChatVLA2Model.save_pretrained`. Sharding never changes parameter names: checkpoints and exports
+use the plain model's names.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoi
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
                                                      set_state_dict)
 from torch.distributed.device_mesh import init_device_mesh
-from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
 from chatvla2.model.moe import MoEBlock
 from chatvla2.train.distributed import DistributedContext
@@ -70,7 +71,8 @@ def shard_model(model, context: DistributedContext, param_dtype: torch.dtype,
                 activation_checkpointing: bool):
     """Shard `model` (a ChatVLA2Model) over all ranks in place; returns it (now an FSDPModule)."""
     if not dist.is_initialized():
-        raise RuntimeError("FSDP needs a process group: call distributed.init_distributed(..., always_group=True) first")
+        raise RuntimeError("FSDP needs a process group: start it with "
+                           "distributed.init_distributed(..., always_group=True)")
     mesh = init_device_mesh(context.device.type, (context.world_size,))
     policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
 
@@ -92,10 +94,6 @@ def shard_model(model, context: DistributedContext, param_dtype: torch.dtype,
     for index, block in enumerate(vision_blocks):
         vision_blocks[index] = shard(checkpointed(block) if activation_checkpointing else block)
     return shard(model)
-
-
-def is_sharded(model: nn.Module) -> bool:
-    return isinstance(model, FSDPModule)
 
 
 def save_sharded_state(model: nn.Module, optimizer: torch.optim.Optimizer, directory: Path) -> None:

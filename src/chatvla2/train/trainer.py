@@ -124,8 +124,8 @@ class Trainer:
             self.step_module = distributed.wrap_model(HeadTrainingStep(self.model), self.context)
         elif self.sharded:  # in place: self.model becomes the FSDP root
             self.model.train()
-            self.step_module = fsdp.shard_model(self.model, self.context, getattr(torch, config.fsdp_param_dtype or "bfloat16"),
-                                                config.activation_checkpointing)
+            gathered_dtype = getattr(torch, config.fsdp_param_dtype or "bfloat16")
+            self.step_module = fsdp.shard_model(self.model, self.context, gathered_dtype, config.activation_checkpointing)
         else:
             self.model.train()
             self.step_module = distributed.wrap_model(self.model, self.context)
@@ -164,9 +164,9 @@ class Trainer:
 
     def draw(self, step: int, rank: int | None = None) -> tuple[str, np.ndarray]:
         """The batch kind and the sample positions of process `rank` (default: this process's); in a
-        text batch a negative position
-        -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact for `data.arithmetic_fraction`
-        of the samples, a card-place lookup for `data.card_place_fraction`."""
+        text batch a negative position -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact
+        for `data.arithmetic_fraction` of the samples, a card-place lookup for
+        `data.card_place_fraction`."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
         own = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank])
