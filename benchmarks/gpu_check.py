@@ -59,7 +59,7 @@ def denoising_loop(model, observation: torch.Tensor, reasoning: torch.Tensor, st
     (the runtime's precomputed path): a function with no host sync, so CUDA can capture it. Each
     step takes its modulation rows by call order, since a graph cannot read the timestep back."""
     head, batch = model.head, state.shape[0]
-    pass
+    state = model.action_stats.normalize_state(state)  # (B, S), as sample_actions does
     timesteps = torch.tensor(model.scheduler.inference_timesteps(steps), device=state.device)
     blocks, final = head.modulations(head.conditions(timesteps.repeat_interleave(batch), state, observation,
                                                      reasoning))  # (K*B, 6W) per block, (K*B, 2W)

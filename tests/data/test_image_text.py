@@ -70,3 +70,27 @@ def test_dataset_serves_rendered_qa_and_skips_bad_files(tmp_path):
     assert sample["question"] and sample["answer"]
     with pytest.raises(EpisodeFileError, match="cut.hdf5"):
         check_qa_file(tmp_path / "cut.hdf5")
+
+
+def test_reasoning_from_text_is_the_robots_reasoning_word_for_word():
+    import itertools
+    from collections import Counter
+
+    from chatvla2.data.image_text import reasoning_text_pairs
+    from chatvla2.sim.scenes import math_reasoning
+    from chatvla2.sim.splits import all_equations
+
+    pairs = reasoning_text_pairs(3000)
+    by_text = {e.text: e for e in all_equations()}
+    rows = list(itertools.permutations(range(10), 3))
+    places = Counter()
+    for question, answer in pairs:
+        board = question.removeprefix("the board says ").split(" and ")[0]
+        digits = [int(d) for d in question.split("the cards say ")[1].split(";")[0].split()]
+        assert answer == math_reasoning(by_text[board], digits)
+        assert rows.index(tuple(digits)) % 5 != 0, "training facts never use the probe's rows"
+        places[answer.split(" is ")[-1]] += 1
+    assert min(places.values()) > 900, places  # about 1000 each: no place habit to pick up
+    held = reasoning_text_pairs(50, heldout_rows=True)
+    assert all(rows.index(tuple(int(d) for d in q.split("the cards say ")[1].split(";")[0].split())) % 5 == 0
+               for q, _ in held)

@@ -57,15 +57,15 @@ def test_arithmetic_facts_and_question_filter_shape_text_batches(tiny_config, tm
         Trainer(config_from_dict(tiny_config(tmp_path / "none", **{"data.questions": ["how tall?"]})), show_progress=False)
     with pytest.raises(ValueError, match="arithmetic_fraction must be in"):
         config_from_dict(tiny_config(tmp_path / "bad", **{"data.arithmetic_fraction": 1.5}))
-    with pytest.raises(ValueError, match="card_place_fraction must be <= 1"):
+    with pytest.raises(ValueError, match="reasoning_text_fraction must be <= 1"):
         config_from_dict(tiny_config(tmp_path / "bad", **{"data.arithmetic_fraction": 0.6,
-                                                          "data.card_place_fraction": 0.6}))
+                                                          "data.reasoning_text_fraction": 0.6}))
 
 
-def test_card_place_lookups_take_their_share_of_text_samples(tiny_config, tmp_path):
-    from chatvla2.train.samples import ARITHMETIC, CARD_PLACE
+def test_reasoning_text_facts_take_their_share_of_text_samples(tiny_config, tmp_path):
+    from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT
 
-    raw = tiny_config(tmp_path / "run", **{"data.arithmetic_fraction": 0.2, "data.card_place_fraction": 0.4,
+    raw = tiny_config(tmp_path / "run", **{"data.arithmetic_fraction": 0.2, "data.reasoning_text_fraction": 0.4,
                                            "data.image_text_fraction": 1.0, "batch_size": 8})
     trainer = Trainer(config_from_dict(raw), show_progress=False)
     text = np.concatenate([positions for _, positions in (trainer.draw(step) for step in range(100))])
@@ -73,7 +73,7 @@ def test_card_place_lookups_take_their_share_of_text_samples(tiny_config, tmp_pa
     arithmetic, card_place = np.mean(facts < len(ARITHMETIC)) * np.mean(text < 0), np.mean(facts >= len(ARITHMETIC)) * np.mean(text < 0)
     assert abs(arithmetic - 0.2) < 0.06 and abs(card_place - 0.4) < 0.06, (arithmetic, card_place)
     lookup = trainer.text_sample(-len(ARITHMETIC) - 1)
-    assert lookup is CARD_PLACE[0] and lookup.images == {} and " is first from the left" in lookup.answer
+    assert lookup is REASONING_TEXT[0] and lookup.images == {} and lookup.answer.startswith("the board says")
 
 
 def test_full_run_writes_metrics_curves_and_a_loadable_model(tiny_config, tmp_path):

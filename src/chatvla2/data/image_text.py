@@ -56,6 +56,31 @@ def arithmetic_pairs() -> list[tuple[str, str]]:
     return [(f"what is the answer to {e.text}?", f"{e.text} = {e.result}") for e in splits.all_equations()]
 
 
+def reasoning_text_pair(equation: splits.Equation, digits) -> tuple[str, str]:
+    """The math reasoning with everything to read given in text: the board and the cards are in
+    the question, the answer is the reasoning itself, word for word as the robot writes it. What is
+    left to learn from it is the rest of the chain: the sum, copying the row, finding the result in
+    the row and naming its place, all in the assistant's own words (where the robot needs it)."""
+    question = f"the board says {equation.text} and {scenes.card_row_text(digits)}; which card shows the answer?"
+    return question, scenes.math_reasoning(equation, digits)
+
+
+def reasoning_text_pairs(count: int = 20000, seed: int = 0, heldout_rows: bool = False) -> list[tuple[str, str]]:
+    """`count` reasoning facts: every single-digit equation of every split (what a language model
+    knows), the result among three different digits at a uniform place. Rows of three digits are
+    split 4:1 by their index (`heldout_rows` picks the fifth), as the stage-0 lookups are."""
+    rng = np.random.default_rng(seed)
+    equations = splits.all_equations()
+    rows = [row for index, row in enumerate(itertools.permutations(range(10), scenes.CARD_COUNT))
+            if (index % 5 == 0) == heldout_rows]
+    pairs = []
+    while len(pairs) < count:
+        equation = equations[int(rng.integers(0, len(equations)))]
+        holding = [row for row in rows if equation.result in row]
+        pairs.append(reasoning_text_pair(equation, holding[int(rng.integers(0, len(holding)))]))
+    return pairs
+
+
 def card_place_pairs() -> list[tuple[str, str]]:
     """Text-only card-place lookups, one per row of three different digits and card in it:
     "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left". The math

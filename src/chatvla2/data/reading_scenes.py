@@ -18,6 +18,9 @@ every sample, so no image repeats and a symbol is seen at every offset from the 
     lookup   card-place lookups without an image, in the math reasoning's words:
              "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left"
              (rows of three different digits; every fifth row is kept for the held-out probe)
+    reasoning the math reasoning from text, word for word as the robot writes it:
+             "the board says 3 + 4 and the cards say 2 7 5; which card shows the answer?" ->
+             "the board says 3 + 4; 3 + 4 = 7; the cards say 2 7 5; the card 7 is second from the left"
 
 Boards only ever show training and reading-board equations (`splits`): no held-out task board
 is drawn or rendered. Backgrounds: table-like wood tones with grain and noise, or flat noise of a
@@ -32,11 +35,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from chatvla2.data.image_text import arithmetic_pairs, card_place_pair
+from chatvla2.data.image_text import arithmetic_pairs, card_place_pair, reasoning_text_pairs
 from chatvla2.sim import splits
 from chatvla2.sim.scenes import ORDINALS
 
-KINDS = ("single", "row", "board", "sim", "text", "single_small", "lookup")
+KINDS = ("single", "row", "board", "sim", "text", "single_small", "lookup", "reasoning")
 HELDOUT_SEED_BASE = 1_000_000_000  # probe seeds start here; training seeds stay below
 PATCH_MULTIPLE = 14  # patch 7 x merge 2: image sides that the processor keeps unresized
 
@@ -185,6 +188,10 @@ def make_sample(kind: str, seed: int, pool: "SimFramePool | None" = None) -> Rea
         return arithmetic(rng)
     if kind == "lookup":
         return lookup(rng, heldout=seed >= HELDOUT_SEED_BASE)
+    if kind == "reasoning":
+        question, answer = reasoning_text_pairs(1, seed=int(rng.integers(0, 2**31)),
+                                                heldout_rows=seed >= HELDOUT_SEED_BASE)[0]
+        return ReadingSample("reasoning", None, question, answer)
     if kind == "sim":
         if pool is None:
             raise ValueError("sim samples need a SimFramePool (rendered training scenes)")

@@ -60,18 +60,20 @@ class MathScene:
 
     @property
     def reasoning(self) -> str:
-        e, card = self.equation, self.answer_card
-        return (f"the board says {e.text}; {e.text} = {e.result}; {self.card_row}; "
-                f"the card {e.result} is {ORDINALS[self.cards.index(card)]} from the left")
-
-    @property
-    def card_row(self) -> str:
-        return card_row_text([c.digit for c in self.cards])
+        return math_reasoning(self.equation, [c.digit for c in self.cards])
 
 
 def card_row_text(digits) -> str:
     """The reasoning's reading of the card row, left to right: "the cards say 2 7 5"."""
     return "the cards say " + " ".join(str(d) for d in digits)
+
+
+def math_reasoning(equation: splits.Equation, digits) -> str:
+    """The math reasoning for a board and the cards' digits left to right (one holds the result)."""
+    digits = list(digits)
+    place = ORDINALS[digits.index(equation.result)]
+    return (f"the board says {equation.text}; {equation.text} = {equation.result}; {card_row_text(digits)}; "
+            f"the card {equation.result} is {place} from the left")
 
 
 @dataclass(frozen=True)

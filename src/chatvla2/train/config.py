@@ -44,8 +44,9 @@ class DataSection:
     arithmetic_fraction: float = 0.0  # share of image-text samples that are text-only arithmetic
     # facts ("what is the answer to 9 - 3?" -> "9 - 3 = 6", every single-digit equation): the tiny
     # model's stand-in for the arithmetic a pretrained language model already knows
-    card_place_fraction: float = 0.0  # share of image-text samples that are text-only card-place
-    # lookups ("the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left")
+    reasoning_text_fraction: float = 0.0  # share of image-text samples that are the math reasoning
+    # from text ("the board says 3 + 4 and the cards say 2 7 5; which card shows the answer?" -> the
+    # reasoning word for word): the chain after reading, in the assistant's own words
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
 
@@ -92,12 +93,12 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("arithmetic_fraction", "card_place_fraction"):
+        for name in ("arithmetic_fraction", "reasoning_text_fraction"):
             if not 0.0 <= getattr(self.data, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self.data, name)}")
-        if self.data.arithmetic_fraction + self.data.card_place_fraction > 1.0:
-            raise ValueError("data.arithmetic_fraction + data.card_place_fraction must be <= 1, got "
-                             f"{self.data.arithmetic_fraction + self.data.card_place_fraction}")
+        if self.data.arithmetic_fraction + self.data.reasoning_text_fraction > 1.0:
+            raise ValueError("data.arithmetic_fraction + data.reasoning_text_fraction must be <= 1, got "
+                             f"{self.data.arithmetic_fraction + self.data.reasoning_text_fraction}")
         if self.stage == 1 and self.data.image_text_fraction > 0 and not self.data.image_text_dir:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:

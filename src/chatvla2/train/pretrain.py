@@ -37,7 +37,8 @@ from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.trainer import lr_factor
 
 LOG = logging.getLogger(__name__)
-PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "sim_which", "sim_board", "arithmetic", "lookup")
+PROBE_KINDS = ("single", "row", "which", "board", "sim_row", "sim_which", "sim_board", "arithmetic", "lookup",
+               "reasoning")
 PROBE_DESCRIPTIONS = {
     "single": "one card anywhere in a 28-84 px image: its digit",
     "row": "2-4 cards in a row: their digits, left to right",
@@ -48,6 +49,7 @@ PROBE_DESCRIPTIONS = {
     "sim_board": "a held-out sim scene's front camera at 84x84: the board's equation",
     "arithmetic": "text only: what is the answer to a op b?",
     "lookup": "text only, held-out rows: the cards say a b c; where is the card b?",
+    "reasoning": "text only, held-out rows: the whole math reasoning from the board and cards given in text",
 }
 SIM_PROBES = {"what numbers": "sim_row", "which card": "sim_which", "what does the board": "sim_board"}
 
@@ -177,7 +179,7 @@ def encode_batch(processor, samples):
 
 
 @torch.inference_mode()
-def answer(model, processor, sample, max_new_tokens: int = 12) -> str:
+def answer(model, processor, sample, max_new_tokens: int = 40) -> str:
     inputs = processor([] if sample.image is None else [sample.image], sample.question)
     keys = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
     output = model.generate(**{k: inputs[k] for k in keys if k in inputs}, max_new_tokens=max_new_tokens,
@@ -191,7 +193,8 @@ def probe_set(config: PretrainConfig, pool: SimFramePool) -> dict[str, list]:
     seed = HELDOUT_SEED_BASE
     while any(len(v) < config.probe_samples for v in sets.values()):
         seed += 1
-        for kind, probe in (("single", "single"), ("board", "board"), ("arithmetic", "text"), ("lookup", "lookup")):
+        for kind, probe in (("single", "single"), ("board", "board"), ("arithmetic", "text"), ("lookup", "lookup"),
+                            ("reasoning", "reasoning")):
             if len(sets[kind]) < config.probe_samples:
                 sets[kind].append(make_sample(probe, seed))
         row = make_sample("row", seed)

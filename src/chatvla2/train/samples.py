@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from chatvla2.data.episode_dataset import EpisodeChunkDataset
-from chatvla2.data.image_text import ImageTextDataset, arithmetic_pairs, card_place_pairs
+from chatvla2.data.image_text import ImageTextDataset, arithmetic_pairs, reasoning_text_pairs
 
 
 @dataclass
@@ -111,5 +111,5 @@ class QATrainingSet:
 
 
 ARITHMETIC = [TextSample({}, question, answer) for question, answer in arithmetic_pairs()]
-CARD_PLACE = [TextSample({}, question, answer) for question, answer in card_place_pairs()]
-TEXT_FACTS = ARITHMETIC + CARD_PLACE  # text-only samples; a negative sample position -k-1 names fact k
+REASONING_TEXT = [TextSample({}, question, answer) for question, answer in reasoning_text_pairs()]
+TEXT_FACTS = ARITHMETIC + REASONING_TEXT  # text-only samples; a negative sample position -k-1 names fact k

@@ -27,7 +27,7 @@ from chatvla2.model.normalization import ActionStats
 from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
-from chatvla2.train.samples import ARITHMETIC, CARD_PLACE, TEXT_FACTS, RobotTrainingSet, QATrainingSet
+from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
 from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
 
 LOG = logging.getLogger(__name__)
@@ -165,21 +165,21 @@ class Trainer:
     def draw(self, step: int, rank: int | None = None) -> tuple[str, np.ndarray]:
         """The batch kind and the sample positions of process `rank` (default: this process's); in a
         text batch a negative position -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact
-        for `data.arithmetic_fraction` of the samples, a card-place lookup for
-        `data.card_place_fraction`."""
+        for `data.arithmetic_fraction` of the samples, the math reasoning from text for
+        `data.reasoning_text_fraction`."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
         own = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank])
         size = len(self.qa) if kind == "text" else len(self.dataset)
         batch = self.config.batch_size
         positions = own.integers(size, size=batch)
-        arithmetic, card_place = self.config.data.arithmetic_fraction, self.config.data.card_place_fraction
+        arithmetic, reasoning = self.config.data.arithmetic_fraction, self.config.data.reasoning_text_fraction
         if kind == "text" and arithmetic > 0:
             facts = own.integers(len(ARITHMETIC), size=batch)
             positions = np.where(own.random(batch) < arithmetic, -facts - 1, positions)
-        if kind == "text" and card_place > 0:  # drawn among the samples the arithmetic left to QA
-            facts = len(ARITHMETIC) + own.integers(len(CARD_PLACE), size=batch)
-            chosen = (positions >= 0) & (own.random(batch) < card_place / max(1e-9, 1.0 - arithmetic))
+        if kind == "text" and reasoning > 0:  # drawn among the samples the arithmetic left to QA
+            facts = len(ARITHMETIC) + own.integers(len(REASONING_TEXT), size=batch)
+            chosen = (positions >= 0) & (own.random(batch) < reasoning / max(1e-9, 1.0 - arithmetic))
             positions = np.where(chosen, -facts - 1, positions)
         return kind, positions
 
