@@ -97,9 +97,10 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_switches(examples: dict, path: Path, joint: int = 0, seconds: float = 3.0) -> Path | None:
-    """Joint `joint`'s target and command over the first `seconds` of the first episode at the
-    largest delay shown, one panel per mode, chunk switches marked."""
+def plot_switches(examples: dict, path: Path, joint: int | None = None, seconds: float = 4.0) -> Path | None:
+    """One arm joint's target and command over the first `seconds` of the first episode at the
+    largest delay shown, one panel per mode, chunk switches marked; by default the joint that moves
+    most in the first mode's episode."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,6 +110,9 @@ def plot_switches(examples: dict, path: Path, joint: int = 0, seconds: float = 3
         return None
     delay = sorted({d for d, _ in examples}, key=lambda d: parse_delay(d)[1])[-1]
     modes = [m for d, m in examples if d == delay]
+    if joint is None:
+        first = examples[(delay, modes[0])].commands[: int(seconds / 0.01), :-1]
+        joint = int(np.argmax(np.ptp(first, axis=0)))
     figure, axes = plt.subplots(len(modes), 1, figsize=(9, 2.4 * len(modes)), sharex=True, squeeze=False)
     ticks = int(seconds / 0.01)
     for axis, mode in zip(axes[:, 0], modes):
