@@ -62,5 +62,5 @@ def test_placeholder_missing_joint_and_missing_directory(checkpoint, tmp_path):
                           joint_positions=full.joint_positions[1:], instruction="pick", stamp_s=0.0)
     with pytest.raises(ValueError, match="lacks joints"):
         policy.infer(partial)
-    with pytest.raises(FileNotFoundError, match="no checkpoint directory"):
+    with pytest.raises(FileNotFoundError, match="nothing-here' does not exist"):
         load_policy(str(tmp_path / "nothing-here"), robot)

@@ -46,7 +46,7 @@ def test_missing_joints_are_rejected():
 
 
 def test_unknown_policy_name_is_an_error():
-    with pytest.raises(FileNotFoundError, match="policy 'no-such-policy': no checkpoint directory"):
+    with pytest.raises(FileNotFoundError, match="'no-such-policy' does not exist"):
         load_policy("no-such-policy", ROBOT)
 
 

@@ -25,7 +25,8 @@ def write_fake_episodes(folder: Path, count: int = 3, length: int = 12, size_px:
         qpos = rng.normal(size=(length, 8)).astype(np.float32)
         episode = Episode(
             task="math", instruction="pick up the card that shows the answer",
-            reasoning=f"the board says {a} + {b}; {a} + {b} = {a + b}; the card {a + b} is first from the left",
+            reasoning=(f"the board says {a} + {b}; {a} + {b} = {a + b}; the cards say {a + b} 0 9; "
+                       f"the card {a + b} is first from the left"),
             success=True, seed=index, split="train", control_dt_s=0.1, joint_names=JOINTS,
             qpos=qpos, qvel=np.zeros_like(qpos), action=qpos + 0.1,
             images={"front": rng.integers(0, 255, (length, size_px, size_px, 3), dtype=np.uint8)})

@@ -160,3 +160,24 @@ def test_eval_table_breaks_success_down_by_answer_place():
     table = markdown_table([row])
     assert "held-out success by answer place" in table.splitlines()[0]
     assert "| 2/4 (50%) | 1st 2/2, 2nd 0/1, 3rd 0/1 |" in table
+
+
+def test_counterfactual_rows_teach_the_place_from_the_written_row(tiny_config, tmp_path):
+    from chatvla2.train.stages import counterfactual_row
+
+    rng = np.random.default_rng(0)
+    reasoning = "the board says 3 + 4; 3 + 4 = 7; the cards say 2 7 5; the card 7 is second from the left"
+    for _ in range(20):
+        text, prefix = counterfactual_row(reasoning, rng)
+        row = prefix.split("the cards say ")[1].rstrip(";").split()
+        assert text.startswith("the board says 3 + 4; 3 + 4 = 7; the cards say ") and row != ["2", "7", "5"]
+        assert sorted(row) == ["2", "5", "7"]
+        assert text == f"{prefix} the card 7 is {('first', 'second', 'third')[row.index('7')]} from the left"
+    assert counterfactual_row("the toy is first from the left; put the toy left of the cup", rng) is None
+    raw = tiny_config(tmp_path / "run", **{"data.counterfactual_row_fraction": 1.0, "data.image_text_fraction": 0.0})
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    samples = [trainer.dataset.robot_sample(i) for i in range(4)]
+    targets, unscored, mask = trainer.counterfactuals(samples, 0, None)
+    assert all(t != s.reasoning for t, s in zip(targets, samples)) and mask.tolist() == [0.0] * 4
+    values = trainer.train_step(0)
+    assert values["diffusion_loss"] == 0.0 and values["lm_loss"] > 0, "no action loss, the place still scored"

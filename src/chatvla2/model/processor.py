@@ -77,7 +77,9 @@ class ChatVLA2Processor:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()
 
     def encode(self, images: Mapping[str, np.ndarray] | Sequence[np.ndarray], instruction: str,
-               target_text: str | None = None) -> EncodedExample:
+               target_text: str | None = None, unscored_prefix: str | None = None) -> EncodedExample:
+        """unscored_prefix: the start of target_text that is read (teacher-forced) but takes no LM
+        loss; the prefix's tokens must be the first tokens of the target's."""
         if isinstance(images, Mapping):
             for name, frame in images.items():
                 check_frame(frame, f"image '{name}'")
@@ -108,6 +110,11 @@ class ChatVLA2Processor:
             ids += target + [self.im_end_id]
             types += [0] * (len(target) + 1)
             labels += target + [self.im_end_id]
+            if unscored_prefix:
+                skip = len(self.text_ids(unscored_prefix))
+                if not target_text.startswith(unscored_prefix) or target[:skip] != self.text_ids(unscored_prefix):
+                    raise ValueError(f"unscored prefix {unscored_prefix!r} does not start the target {target_text!r}")
+                labels[prompt_length: prompt_length + skip] = [IGNORE_INDEX] * skip
         return EncodedExample(ids, types, labels, prompt_length, len(target), pixel_values, grid)
 
     def collate(self, examples: Sequence[EncodedExample]) -> dict[str, torch.Tensor]:

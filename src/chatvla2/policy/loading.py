@@ -27,7 +27,7 @@ def load_policy(spec: str, robot: RobotSpec, runtime: RuntimeConfig = RuntimeCon
     path = resolve_data_path(spec)
     if not path.is_dir():
         raise FileNotFoundError(
-            f"policy '{spec}': no checkpoint directory at '{path}'; give a local model directory "
+            f"policy checkpoint directory '{path}' does not exist: give a local model directory "
             f"(config.json, model.safetensors, ...) or 'placeholder'")
     import torch
 

@@ -47,6 +47,9 @@ class DataSection:
     reasoning_text_fraction: float = 0.0  # share of image-text samples that are the math reasoning
     # from text ("the board says 3 + 4 and the cards say 2 7 5; which card shows the answer?" -> the
     # reasoning word for word): the chain after reading, in the assistant's own words
+    counterfactual_row_fraction: float = 0.0  # share of robot samples (stage 1) whose reasoning gets
+    # its card row reordered and the place to match, LM loss on the place only, no action loss
+    # (train/stages.counterfactual_row): the place must follow the written row, not the picture
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
 
@@ -93,7 +96,7 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "num_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("arithmetic_fraction", "reasoning_text_fraction"):
+        for name in ("arithmetic_fraction", "reasoning_text_fraction", "counterfactual_row_fraction"):
             if not 0.0 <= getattr(self.data, name) <= 1.0:
                 raise ValueError(f"data.{name} must be in [0, 1], got {getattr(self.data, name)}")
         if self.data.arithmetic_fraction + self.data.reasoning_text_fraction > 1.0:

@@ -13,22 +13,48 @@ at inference, mistakes included.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 from torch import nn
 
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
+from chatvla2.sim.scenes import ORDINALS
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
 
-def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[str] | None = None):
-    """Processor batch + state (B, S) + actions (B, H, A); `targets` replace the annotations."""
+def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[str] | None = None,
+                unscored: list[str | None] | None = None):
+    """Processor batch + state (B, S) + actions (B, H, A); `targets` replace the annotations and
+    `unscored[i]` (if any) is a start of target i that takes no LM loss."""
     texts = targets if targets is not None else [s.reasoning for s in samples]
-    batch = model.processor.collate([model.processor.encode(s.images, s.instruction, text)
-                                     for s, text in zip(samples, texts)])
+    prefixes = unscored if unscored is not None else [None] * len(samples)
+    batch = model.processor.collate([model.processor.encode(s.images, s.instruction, text, prefix)
+                                     for s, text, prefix in zip(samples, texts, prefixes)])
     state = torch.from_numpy(np.stack([s.state for s in samples]))  # (B, S)
     actions = torch.from_numpy(np.stack([s.actions for s in samples]))  # (B, H, A)
     return batch, state, actions
+
+
+ROW_CLAUSE = re.compile(r"^(?P<head>.*; )the cards say (?P<row>\d(?: \d)+); the card (?P<answer>\d) is \w+ from the left$")
+
+
+def counterfactual_row(reasoning: str, rng: np.random.Generator) -> tuple[str, str] | None:
+    """The math reasoning with its card row in another order and the place that order gives, plus
+    the unscored prefix (everything up to and including the row). Trained on with the prefix
+    unscored and no action loss, the language model learns that the place follows the row it has
+    written, not the picture (where a habit for the training scenes' places can hide). None for a
+    reasoning without a card row holding the answer."""
+    match = ROW_CLAUSE.match(reasoning)
+    if match is None or match["answer"] not in match["row"].split():
+        return None
+    digits, answer = match["row"].split(), match["answer"]
+    order = list(digits)
+    while order == digits:
+        order = [str(d) for d in rng.permutation(digits)]
+    prefix = f"{match['head']}the cards say {' '.join(order)};"
+    return f"{prefix} the card {answer} is {ORDINALS[order.index(answer)]} from the left", prefix
 
 
 def text_batch(model: ChatVLA2Model, samples: list[TextSample]):

@@ -28,7 +28,8 @@ from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
-from chatvla2.train.stages import HeadTrainingStep, OwnReasoningCache, freeze_vlm, robot_batch, text_batch
+from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, freeze_vlm,
+                                   robot_batch, text_batch)
 
 LOG = logging.getLogger(__name__)
 
@@ -201,12 +202,30 @@ class Trainer:
                 loss = self.step_module(batch, state.to(device), actions.to(device))
                 values = {"diffusion_loss": loss.item()}
             else:
-                batch, state, actions = robot_batch(self.model, samples)
-                output = self.step_module(batch, state=state.to(device), actions=actions.to(device))
+                targets, unscored, action_mask = self.counterfactuals(samples, step, rank)
+                batch, state, actions = robot_batch(self.model, samples, targets, unscored)
+                output = self.step_module(batch, state=state.to(device), actions=actions.to(device),
+                                          action_mask=action_mask)
                 loss = output.loss
                 values = {"lm_loss": output.lm_loss.item(), "diffusion_loss": output.diffusion_loss.item(),
                           "router_loss": output.router_loss.item()}
         return loss, values
+
+    def counterfactuals(self, samples, step: int, rank: int | None):
+        """`data.counterfactual_row_fraction` of the robot samples get their card row reordered
+        (stages.counterfactual_row): LM loss on the place only, no action loss.
+        -> (targets, unscored prefixes, action mask (B,)) or (None, None, None) when off."""
+        fraction = self.config.data.counterfactual_row_fraction
+        if fraction <= 0:
+            return None, None, None
+        rng = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank, 7])
+        targets, unscored, mask = [], [], []
+        for sample in samples:
+            swapped = counterfactual_row(sample.reasoning, rng) if rng.random() < fraction else None
+            targets.append(swapped[0] if swapped else sample.reasoning)
+            unscored.append(swapped[1] if swapped else None)
+            mask.append(0.0 if swapped else 1.0)
+        return targets, unscored, torch.tensor(mask)
 
     def train_step(self, step: int) -> dict[str, float]:
         loss, values = self.forward_loss(step)
