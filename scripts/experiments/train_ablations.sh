@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train and evaluate the paper's ablations the way the shipped tiny model is trained (docs/training.md,
-# tiny v4 on models/qwen2vl-tiny-base): the same two stage configs, one override each, then
+# tiny v4 on models/qwen2vl-tiny-base): the same stage configs (1, 1b, 2), one override each, then
 # `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds.
 # Usage: scripts/experiments/train_ablations.sh [NAME...] with NAME in
 #   no-reasoning-following  the head ignores the reasoning (model.reasoning_following=false)
@@ -25,10 +25,11 @@ stage() {  # CONFIG OUT_DIR [--set KEY=VALUE ...]: one training stage, logged to
         > "$out.log" 2>&1
 }
 
-chain() {  # NAME OVERRIDE: stage 1 and stage 2 with one model override
+chain() {  # NAME OVERRIDE: stages 1, 1b and 2 with one model override
     local name=$1 override=$2 run=runs/ablation_${1//-/_}
     stage tiny_v4_stage1.yaml "${run}_1" --set "$override"
-    stage tiny_v4_stage2.yaml "${run}_2" --set model.init_from="${run}_1/final"
+    stage tiny_v4_stage1b.yaml "${run}_1b" --set model.init_from="${run}_1/final"
+    stage tiny_v4_stage2.yaml "${run}_2" --set model.init_from="${run}_1b/final"
     evaluate "$name" "${run}_2/final"
 }
 
