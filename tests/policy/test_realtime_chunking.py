@@ -9,20 +9,12 @@ import pytest
 import torch
 
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.policy.interface import Observation
 from chatvla2.policy.realtime_chunking import RtcConfig, delay_steps, inpainting_guide, soft_weights
 from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
 from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 
 ROBOT = load_robot_spec("franka_fr3")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    return ChatVLA2Model.from_preset("tiny").eval()
 
 
 def test_soft_weights_follow_the_papers_exponential_mask():

@@ -18,13 +18,6 @@ from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 ROBOT = load_robot_spec("franka_fr3")
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    return ChatVLA2Model.from_preset("tiny").eval()
-
-
 def observation(stamp_s: float, instruction: str = "pick the card that answers the equation", level: int = 0):
     rng = np.random.default_rng(level)
     frame = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
