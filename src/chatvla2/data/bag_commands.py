@@ -49,6 +49,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("sync", "async"), default="async",
                         help="runtime mode of a model (default async: what the robot runs, so the "
                              "report's latency is the robot's; sync reasons on every frame)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1, the inference node's default torch_threads)")
     _add_robot(parser)
 
 
@@ -64,7 +66,7 @@ def run_replay(args: argparse.Namespace) -> int:
         print(f"error: model '{args.model}' does not exist; train one or use --model placeholder", file=sys.stderr)
         return 2
     robot = load_robot_spec(args.robot)
-    policy = load_policy(args.model, robot, RuntimeConfig(mode=args.mode))
+    policy = load_policy(args.model, robot, RuntimeConfig(mode=args.mode), torch_threads=args.threads)
     print(f"replaying with {args.model}: {policy_mode(policy)}")
     recording = read_stack_bag(args.bag, args.command_topic)
     _print_problems(recording)
