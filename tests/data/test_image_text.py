@@ -1,5 +1,4 @@
 """Image-text QA files for stage-1 co-training, in the same checked loader framework."""
-import numpy as np
 import pytest
 
 from chatvla2.control.robot import load_robot_spec
