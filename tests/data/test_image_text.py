@@ -44,9 +44,12 @@ def test_arithmetic_facts_cover_every_equation_in_the_reasoning_form():
 def test_card_place_lookups_cover_every_row_and_place_equally():
     from collections import Counter
 
-    from chatvla2.data.image_text import card_place_pairs
+    import itertools
 
-    pairs = card_place_pairs()
+    from chatvla2.data.image_text import card_place_pair, card_rows
+
+    assert sorted(card_rows(False) + card_rows(True)) == list(itertools.permutations(range(10), 3))
+    pairs = [card_place_pair(row, place) for row in card_rows(False) + card_rows(True) for place in range(3)]
     assert len(pairs) == 10 * 9 * 8 * 3 and len(dict(pairs)) == len(pairs)
     places = Counter(answer.split(" is ")[1] for _, answer in pairs)
     assert set(places.values()) == {720}, places  # no place more frequent than another

@@ -15,6 +15,7 @@ Question templates (a small regular vocabulary):
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -71,8 +72,7 @@ def reasoning_text_pairs(count: int = 20000, seed: int = 0, heldout_rows: bool =
     split 4:1 by their index (`heldout_rows` picks the fifth), as the stage-0 lookups are."""
     rng = np.random.default_rng(seed)
     equations = splits.all_equations()
-    rows = [row for index, row in enumerate(itertools.permutations(range(10), scenes.CARD_COUNT))
-            if (index % 5 == 0) == heldout_rows]
+    rows = card_rows(heldout_rows)
     pairs = []
     while len(pairs) < count:
         equation = equations[int(rng.integers(0, len(equations)))]
@@ -81,17 +81,18 @@ def reasoning_text_pairs(count: int = 20000, seed: int = 0, heldout_rows: bool =
     return pairs
 
 
-def card_place_pairs() -> list[tuple[str, str]]:
-    """Text-only card-place lookups, one per row of three different digits and card in it:
-    "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from the left". The math
-    reasoning names the answer's place right after spelling the row out; these teach the language
-    model that lookup from text, with every row and place equally often (no place habit)."""
-    return [card_place_pair(row, place) for row in itertools.permutations(range(10), scenes.CARD_COUNT)
-            for place in range(len(row))]
+@functools.lru_cache(maxsize=2)
+def card_rows(heldout: bool = False) -> tuple[tuple[int, ...], ...]:
+    """Rows of three different digits, split 4:1 by their index among all 720: the fifth
+    (`heldout`) is kept for probes, the rest for training (stage-0 lookups, reasoning facts)."""
+    return tuple(row for index, row in enumerate(itertools.permutations(range(10), scenes.CARD_COUNT))
+                 if (index % 5 == 0) == heldout)
 
 
 def card_place_pair(row: tuple[int, ...], place: int) -> tuple[str, str]:
-    """One lookup, in the math reasoning's own words (scenes.card_row_text, the place clause)."""
+    """One text-only card-place lookup, in the math reasoning's own words (scenes.card_row_text,
+    the place clause): "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from
+    the left"."""
     digit = row[place]
     return (f"{scenes.card_row_text(row)}; where is the card {digit}?",
             f"the card {digit} is {scenes.ORDINALS[place]} from the left")

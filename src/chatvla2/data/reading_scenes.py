@@ -29,13 +29,12 @@ set is a seed range no training step uses (`HELDOUT_SEED_BASE`).
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from chatvla2.data.image_text import arithmetic_pairs, card_place_pair, reasoning_text_pairs
+from chatvla2.data.image_text import arithmetic_pairs, card_place_pair, card_rows, reasoning_text_pairs
 from chatvla2.sim import splits
 from chatvla2.sim.scenes import ORDINALS
 
@@ -168,7 +167,7 @@ def arithmetic(rng: np.random.Generator) -> ReadingSample:
 
 def lookup(rng: np.random.Generator, heldout: bool = False) -> ReadingSample:
     """A card-place lookup over a training row (4 of 5 rows) or a held-out one (the fifth)."""
-    rows = [row for index, row in enumerate(itertools.permutations(range(10), 3)) if (index % 5 == 0) == heldout]
+    rows = card_rows(heldout)
     question, answer = card_place_pair(rows[int(rng.integers(0, len(rows)))], int(rng.integers(0, 3)))
     return ReadingSample("lookup", None, question, answer)
 

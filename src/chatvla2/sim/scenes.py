@@ -7,7 +7,7 @@ them):
               the card {c} is {ordinal} from the left"
              The card row is spelled out before the answer's place is named: the place is then a
              lookup in the model's own text (which the language model learns from text alone,
-             `chatvla2.data.image_text.card_place_pairs`) instead of a second visual judgement.
+             `chatvla2.data.image_text.reasoning_text_pairs`) instead of a second visual judgement.
   placement: "the toy is {ordinal} from the left; the {ref} is {ordinal} from the left;
               put the toy {left|right} of the {ref}"
 Left and right are as the front camera sees them (world +y is left).
