@@ -94,8 +94,7 @@ def card_place_pair(row: tuple[int, ...], place: int) -> tuple[str, str]:
     the place clause): "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from
     the left"."""
     digit = row[place]
-    return (f"{scenes.card_row_text(row)}; where is the card {digit}?",
-            f"the card {digit} is {scenes.ORDINALS[place]} from the left")
+    return f"{scenes.card_row_text(row)}; where is the card {digit}?", scenes.card_place_text(row, digit)
 
 
 def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,

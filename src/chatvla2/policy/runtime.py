@@ -148,7 +148,7 @@ class ReasoningWorker:
                 encoded = self.model.encode(observation, keep_cache=True)
                 text, embedding = self.model.reason(encoded, self.max_new_tokens)
                 result = FinishedReasoning(text, embedding, observation.instruction, observation.stamp_s,
-                                   why, time.perf_counter() - start_s)
+                                           why, time.perf_counter() - start_s)
                 error = None
             except Exception as caught:  # reported to the next infer call, never lost
                 result, error = None, caught
@@ -243,7 +243,7 @@ class AsyncReasoningRuntime:
         encoded = self.model.encode(observation, keep_cache=True)
         text, embedding = self.model.reason(encoded, self.config.max_reasoning_tokens)
         self.reasoning = FinishedReasoning(text, embedding, observation.instruction, observation.stamp_s,
-                                   RefreshReason.PERIODIC, time.perf_counter() - start_s)
+                                           RefreshReason.PERIODIC, time.perf_counter() - start_s)
         return self.reasoning, encoded
 
     def latest_reasoning(self, observation: Observation) -> FinishedReasoning:

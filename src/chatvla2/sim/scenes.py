@@ -68,12 +68,15 @@ def card_row_text(digits) -> str:
     return "the cards say " + " ".join(str(d) for d in digits)
 
 
+def card_place_text(digits, digit: int) -> str:
+    """Where `digit` lies in the row `digits` (left to right): "the card 7 is second from the left"."""
+    return f"the card {digit} is {ORDINALS[list(digits).index(digit)]} from the left"
+
+
 def math_reasoning(equation: splits.Equation, digits) -> str:
     """The math reasoning for a board and the cards' digits left to right (one holds the result)."""
-    digits = list(digits)
-    place = ORDINALS[digits.index(equation.result)]
     return (f"the board says {equation.text}; {equation.text} = {equation.result}; {card_row_text(digits)}; "
-            f"the card {equation.result} is {place} from the left")
+            f"{card_place_text(digits, equation.result)}")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
-from chatvla2.sim.scenes import ORDINALS
+from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
 
@@ -53,8 +53,8 @@ def counterfactual_row(reasoning: str, rng: np.random.Generator) -> tuple[str, s
     order = list(digits)
     while order == digits:
         order = [str(d) for d in rng.permutation(digits)]
-    prefix = f"{match['head']}the cards say {' '.join(order)};"
-    return f"{prefix} the card {answer} is {ORDINALS[order.index(answer)]} from the left", prefix
+    prefix = f"{match['head']}{card_row_text(order)};"
+    return f"{prefix} {card_place_text(order, answer)}", prefix
 
 
 def text_batch(model: ChatVLA2Model, samples: list[TextSample]):
