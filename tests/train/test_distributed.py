@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 import yaml
+from worker_results import worker_results
 
 
 def free_port() -> int:
@@ -46,12 +47,7 @@ def test_two_gloo_processes_train_in_lockstep(tiny_config, tmp_path):
                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
         processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(raw)], env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    results = []
-    for process in processes:
-        output, _ = process.communicate(timeout=280)
-        assert process.returncode == 0, output[-3000:]
-        line = next(l for l in output.splitlines() if l.startswith("RESULT "))
-        results.append(json.loads(line[len("RESULT "):]))
+    results = worker_results(processes)
     by_rank = {r["rank"]: r for r in results}
     assert set(by_rank) == {0, 1} and all(r["world"] == 2 for r in results)
     # Both ranks agree on the batch kind, draw different samples, and end with identical weights:

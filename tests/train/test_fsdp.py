@@ -27,6 +27,7 @@ from chatvla2.train.config import config_from_dict, load_train_config
 from chatvla2.train.samples import RobotTrainingSet
 from chatvla2.train.trainer import Trainer
 from train.test_distributed import free_port
+from worker_results import worker_results
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD = 2
@@ -101,13 +102,7 @@ def launch(raw: dict, role: str, out: Path, world: int, port: int) -> list[dict]
                        MASTER_PORT=str(port))
         processes.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(raw), role, str(out)], env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    results = []
-    for process in processes:
-        output, _ = process.communicate(timeout=280)
-        assert process.returncode == 0, output[-4000:]
-        line = next(l for l in output.splitlines() if l.startswith("RESULT "))
-        results.append(json.loads(line[len("RESULT "):]))
-    return sorted(results, key=lambda r: r["rank"])
+    return sorted(worker_results(processes), key=lambda r: r["rank"])
 
 
 _SHARDED_RUN: dict = {}
