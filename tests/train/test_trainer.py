@@ -11,6 +11,8 @@ import torch
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.train.checkpointing import latest_checkpoint
 from chatvla2.train.config import config_from_dict
+from chatvla2.train.frame_cache import CACHE_FILE, FrameEmbeddings
+from chatvla2.train.stages import frame_embeddings, robot_batch
 from chatvla2.train.trainer import Trainer, train
 
 
@@ -115,6 +117,50 @@ def test_stage2_freezes_the_vlm_and_conditions_on_own_reasoning(tiny_config, tmp
     episode, text = next(iter(trainer.cache.texts.items()))
     assert text == trainer.model.generate_reasoning(trainer.dataset.first_frame(episode),
                                                     trainer.dataset.text[episode][0]).text
+
+
+def test_stage2_frame_cache_gives_the_uncached_losses_and_is_reused_only_for_the_same_weights(tiny_config, tmp_path):
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+
+    def stage2(name: str, cached: bool) -> Trainer:
+        raw = tiny_config(tmp_path / name, stage=2, steps=3, **{"data.image_text_fraction": 0.0,
+                                                                 "data.cache_frame_embeddings": cached})
+        raw["model"] = {"init_from": str(stage1)}
+        return Trainer(config_from_dict(raw), show_progress=False)
+
+    plain = stage2("plain", False)  # one after the other: the diffusion noise comes from torch's RNG
+    expected = [plain.train_step(step)["diffusion_loss"] for step in range(3)]
+    cached = stage2("cached", True)
+    assert plain.frames is None and len(cached.frames) == len(cached.dataset)
+    losses = [cached.train_step(step)["diffusion_loss"] for step in range(3)]
+    assert losses == pytest.approx(expected, rel=1e-4, abs=1e-6)  # same draws, embeddings, updates
+    # Every frame was embedded with its episode's own reasoning.
+    position = len(cached.dataset) - 1
+    sample = cached.dataset.robot_sample(position)
+    batch, state, _ = robot_batch(cached.model, [sample], [cached.cache.get(sample.episode)])
+    observation, reasoning = frame_embeddings(cached.model, batch)
+    torch.testing.assert_close(cached.frames.observation[position], observation[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cached.frames.reasoning[position], reasoning[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cached.frames.state[position], state[0])
+    # The saved file is reused by a run with the same weights, data and texts ...
+    saved = tmp_path / "cached" / CACHE_FILE
+    again = FrameEmbeddings.build(cached.model, cached.dataset, cached.cache.get, folder=saved.parent,
+                                  show_progress=False)
+    assert torch.equal(again.observation, cached.frames.observation)
+    # ... and recomputed when the weights differ (here: one VLM weight nudged) or the file is torn.
+    with torch.no_grad():
+        next(cached.model.vlm.parameters()).add_(0.5)
+    changed = FrameEmbeddings.build(cached.model, cached.dataset, cached.cache.get, folder=saved.parent,
+                                    show_progress=False)
+    assert not torch.equal(changed.observation, cached.frames.observation)
+    saved.write_bytes(b"not a torch file")
+    FrameEmbeddings.build(cached.model, cached.dataset, cached.cache.get, folder=saved.parent, show_progress=False)
+    assert torch.equal(torch.load(saved, weights_only=True)["observation"], changed.observation)
+
+
+def test_frame_cache_is_refused_outside_stage_2(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match="cache_frame_embeddings is for stage 2"):
+        config_from_dict(tiny_config(tmp_path / "s1", **{"data.cache_frame_embeddings": True}))
 
 
 def test_ablation_overrides_reach_the_model(tiny_config, tmp_path):

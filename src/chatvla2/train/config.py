@@ -52,6 +52,8 @@ class DataSection:
     # (train/stages.counterfactual_row): the place must follow the written row, not the picture
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
+    cache_frame_embeddings: bool = False  # stage 2: embed every frame once with the frozen VLM and
+    # train the head on the kept embeddings (train/frame_cache.py; memory 2 x hidden size per frame)
 
 
 @dataclass
@@ -106,6 +108,9 @@ class TrainConfig:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:
             raise ValueError("data.cameras must name at least one camera")
+        if self.data.cache_frame_embeddings and self.stage != 2:
+            raise ValueError("data.cache_frame_embeddings is for stage 2, where the VLM is frozen; in stage 1 "
+                             "the embeddings change with every step")
         self.check_distributed()
 
     def check_distributed(self) -> None:

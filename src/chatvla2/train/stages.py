@@ -67,8 +67,19 @@ def freeze_vlm(model: ChatVLA2Model) -> None:
     model.vlm.eval()
 
 
+def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen VLM's (observation (B, D), reasoning (B, D)) embeddings of a processor batch:
+    the mean hidden state of the prompt tokens and of the target (reasoning) tokens."""
+    with torch.no_grad():
+        model.vlm.model.rope_deltas = None
+        hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
+        observation = masked_mean(hidden, batch["prompt_mask"].to(model.device))
+        reasoning = masked_mean(hidden, batch["target_mask"].to(model.device))
+    return observation, reasoning
+
+
 class HeadTrainingStep(nn.Module):
-    """Stage 2's forward: the frozen VLM embeds (frame, own reasoning); the head takes the loss.
+    """Stage 2's forward: (observation, reasoning) embeddings of the frozen VLM -> the head's loss.
 
     A module of its own so that DistributedDataParallel can wrap it (DDP hooks `forward`); the
     VLM's parameters are frozen, so DDP synchronises the head's gradients only.
@@ -78,14 +89,9 @@ class HeadTrainingStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor], state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        with torch.no_grad():
-            model.vlm.model.rope_deltas = None
-            hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
-            observation = masked_mean(hidden, batch["prompt_mask"].to(model.device))  # (B, D)
-            reasoning = masked_mean(hidden, batch["target_mask"].to(model.device))  # (B, D)
-        return model.diffusion_loss(observation, reasoning, state, actions)
+    def forward(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor,
+                actions: torch.Tensor) -> torch.Tensor:
+        return self.model.diffusion_loss(observation, reasoning, state, actions)
 
 
 class OwnReasoningCache:

@@ -28,8 +28,9 @@ from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
-from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, freeze_vlm,
-                                   robot_batch, text_batch)
+from chatvla2.train.frame_cache import FrameEmbeddings
+from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, frame_embeddings,
+                                   freeze_vlm, robot_batch, text_batch)
 
 LOG = logging.getLogger(__name__)
 
@@ -118,10 +119,14 @@ class Trainer:
         if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
             states, actions = self.dataset.all_states_and_actions()
             self.model.set_action_stats(ActionStats.from_data(actions, states))
-        self.cache = None
+        self.cache, self.frames = None, None
         if config.stage == 2:
             freeze_vlm(self.model)
             self.cache = OwnReasoningCache(self.model, self.dataset, state.get("own_reasoning") if state else None)
+            if config.data.cache_frame_embeddings:
+                self.frames = FrameEmbeddings.build(self.model, self.dataset, self.cache.get, batch_size=32,
+                                                    folder=config.out_dir if self.context.is_main else None,
+                                                    show_progress=show_progress and self.context.is_main)
             self.step_module = distributed.wrap_model(HeadTrainingStep(self.model), self.context)
         elif self.sharded:  # in place: self.model becomes the FSDP root
             self.model.train()
@@ -196,12 +201,19 @@ class Trainer:
             output = self.step_module(batch)
             loss, values = output.loss, {"lm_loss_text": output.lm_loss.item(), "router_loss": output.router_loss.item()}
         else:
-            samples = [self.dataset.robot_sample(int(p)) for p in positions]
-            if self.cache is not None:
-                batch, state, actions = robot_batch(self.model, samples, [self.cache.get(s.episode) for s in samples])
-                loss = self.step_module(batch, state.to(device), actions.to(device))
+            if self.cache is not None:  # stage 2: the frozen VLM's embeddings, cached or computed now
+                if self.frames is not None:
+                    observation, reasoning, state, actions = self.frames.take(positions)
+                else:
+                    samples = [self.dataset.robot_sample(int(p)) for p in positions]
+                    batch, state, actions = robot_batch(self.model, samples,
+                                                        [self.cache.get(s.episode) for s in samples])
+                    observation, reasoning = frame_embeddings(self.model, batch)
+                loss = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
+                                        actions.to(device))
                 values = {"diffusion_loss": loss.item()}
             else:
+                samples = [self.dataset.robot_sample(int(p)) for p in positions]
                 targets, unscored, action_mask = self.counterfactuals(samples, step, rank)
                 batch, state, actions = robot_batch(self.model, samples, targets, unscored)
                 output = self.step_module(batch, state=state.to(device), actions=actions.to(device),
