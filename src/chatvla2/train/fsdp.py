@@ -88,8 +88,8 @@ def shard_model(model, context: DistributedContext, param_dtype: torch.dtype,
         blocks[index] = shard(checkpointed(block) if activation_checkpointing else block)
     for index, layer in enumerate(layers):
         layers[index] = shard(checkpointed(layer) if activation_checkpointing else layer)
-        if isinstance(layer.mlp, MoEBlock):
-            layers[index].set_reduce_scatter_unused_params(True, recurse=False)
+        if isinstance(layer.mlp, MoEBlock) and hasattr(layers[index], "set_reduce_scatter_unused_params"):
+            layers[index].set_reduce_scatter_unused_params(True, recurse=False)  # torch >= 2.12
     vision_blocks = model.vlm.model.visual.blocks
     for index, block in enumerate(vision_blocks):
         vision_blocks[index] = shard(checkpointed(block) if activation_checkpointing else block)
