@@ -158,6 +158,23 @@ def test_stage2_frame_cache_gives_the_uncached_losses_and_is_reused_only_for_the
     assert torch.equal(torch.load(saved, weights_only=True)["observation"], changed.observation)
 
 
+def test_state_noise_perturbs_the_heads_state_by_the_data_spread_and_repeats_per_step(tiny_config, tmp_path):
+    raw = tiny_config(tmp_path / "noise", **{"data.state_noise_std": 0.5})
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    spread = torch.as_tensor(trainer.model.action_stats.state_std, dtype=torch.float32)
+    state = torch.zeros(4000, spread.numel())
+    noisy = trainer.noisy_state(state, step=3, rank=0)
+    measured = noisy.std(dim=0) / spread.clamp_min(1e-8)
+    assert torch.allclose(measured, torch.full_like(measured, 0.5), atol=0.03)  # 0.5 x each dimension's spread
+    assert torch.equal(noisy, trainer.noisy_state(state, step=3, rank=0))  # a resumed run draws the same
+    assert not torch.equal(noisy, trainer.noisy_state(state, step=4, rank=0))
+    assert not torch.equal(noisy, trainer.noisy_state(state, step=3, rank=1))
+    off = Trainer(config_from_dict(tiny_config(tmp_path / "off")), show_progress=False)
+    assert off.noisy_state(state, step=3, rank=0) is state
+    with pytest.raises(ValueError, match="state_noise_std must be >= 0"):
+        config_from_dict(tiny_config(tmp_path / "bad", **{"data.state_noise_std": -0.1}))
+
+
 def test_frame_cache_is_refused_outside_stage_2(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="cache_frame_embeddings is for stage 2"):
         config_from_dict(tiny_config(tmp_path / "s1", **{"data.cache_frame_embeddings": True}))

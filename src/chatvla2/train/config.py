@@ -52,6 +52,10 @@ class DataSection:
     # (train/stages.counterfactual_row): the place must follow the written row, not the picture
     cameras: list[str] = field(default_factory=lambda: ["front"])  # cameras fed to the model
     frame_stride: int = 1  # use every n-th frame of an episode as a training sample
+    state_noise_std: float = 0.0  # robot samples: Gaussian noise added to the state the head is given
+    # (not to its targets), in units of each state dimension's spread over the data (action_stats'
+    # state_std): the head learns to return to the demonstrated path from off-path states and cannot
+    # read the target card off the state alone (the copycat shortcut; DART-style)
     cache_frame_embeddings: bool = False  # stage 2: embed every frame once with the frozen VLM and
     # train the head on the kept embeddings (train/frame_cache.py; memory 2 x hidden size per frame)
 
@@ -108,6 +112,8 @@ class TrainConfig:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:
             raise ValueError("data.cameras must name at least one camera")
+        if self.data.state_noise_std < 0:
+            raise ValueError(f"data.state_noise_std must be >= 0, got {self.data.state_noise_std}")
         if self.data.cache_frame_embeddings and self.stage != 2:
             raise ValueError("data.cache_frame_embeddings is for stage 2, where the VLM is frozen; in stage 1 "
                              "the embeddings change with every step")

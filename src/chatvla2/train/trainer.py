@@ -209,6 +209,7 @@ class Trainer:
                     batch, state, actions = robot_batch(self.model, samples,
                                                         [self.cache.get(s.episode) for s in samples])
                     observation, reasoning = frame_embeddings(self.model, batch)
+                state = self.noisy_state(state, step, rank)
                 loss = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
                                         actions.to(device))
                 values = {"diffusion_loss": loss.item()}
@@ -216,12 +217,24 @@ class Trainer:
                 samples = [self.dataset.robot_sample(int(p)) for p in positions]
                 targets, unscored, action_mask = self.counterfactuals(samples, step, rank)
                 batch, state, actions = robot_batch(self.model, samples, targets, unscored)
+                state = self.noisy_state(state, step, rank)
                 output = self.step_module(batch, state=state.to(device), actions=actions.to(device),
                                           action_mask=action_mask)
                 loss = output.loss
                 values = {"lm_loss": output.lm_loss.item(), "diffusion_loss": output.diffusion_loss.item(),
                           "router_loss": output.router_loss.item()}
         return loss, values
+
+    def noisy_state(self, state: torch.Tensor, step: int, rank: int | None) -> torch.Tensor:
+        """The head's state input (B, S) plus `data.state_noise_std` x each dimension's data spread
+        of Gaussian noise, drawn from a generator seeded by (seed, step, rank)."""
+        scale = self.config.data.state_noise_std
+        if scale <= 0:
+            return state
+        seed = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank, 11])
+        generator = torch.Generator().manual_seed(int(seed.integers(2**62)))
+        spread = torch.as_tensor(self.model.action_stats.state_std, dtype=state.dtype)  # (S,)
+        return state + scale * spread * torch.randn(state.shape, generator=generator, dtype=state.dtype)
 
     def counterfactuals(self, samples, step: int, rank: int | None):
         """`data.counterfactual_row_fraction` of the robot samples get their card row reordered
