@@ -187,6 +187,23 @@ def test_ablation_overrides_reach_the_model(tiny_config, tmp_path):
     assert trainer.model.head.condition_names() == ["observation"] * trainer.model.config.action_head.depth
 
 
+def test_fresh_head_ablation_keeps_the_checkpoints_vlm_and_loads_back(tiny_config, tmp_path):
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+    source = ChatVLA2Model.from_pretrained(stage1)
+    raw = tiny_config(tmp_path / "s2", stage=2, steps=1, **{"data.image_text_fraction": 0.0})
+    raw["model"] = {"init_from": str(stage1), "fresh_head": True, "reasoning_following": False}
+    final = train(config_from_dict(raw), show_progress=False)
+    ablation = ChatVLA2Model.from_pretrained(final)
+    assert ablation.head.condition_names() == ["observation"] * ablation.config.action_head.depth
+    assert all(torch.equal(w, weights(source, "vlm.")[n]) for n, w in weights(ablation, "vlm.").items())
+    # Without fresh_head the same override contradicts the checkpoint's head.
+    raw["model"] = {"init_from": str(stage1), "reasoning_following": False}
+    with pytest.raises(ValueError, match="contradicts checkpoint"):
+        Trainer(config_from_dict(raw), show_progress=False)
+    with pytest.raises(ValueError, match="fresh_head needs model.init_from"):
+        config_from_dict(tiny_config(tmp_path / "s3", **{"model.fresh_head": True}))
+
+
 def test_crop_views_reach_a_fresh_model_and_must_match_a_checkpoint(tiny_config, tmp_path):
     crops = {"front_cards": {"camera": "front", "box": [0.5, 0.1, 0.8, 0.9], "size": [112, 56]}}
     raw = tiny_config(tmp_path / "run", **{"model.image_crops": crops, "steps": 1})

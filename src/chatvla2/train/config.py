@@ -31,6 +31,8 @@ class ModelSection:
     # MLP (the "no upcycling" ablation); everything else still comes from dense_backbone
     moe_kind: str | None = None  # override: dynamic | static | shared | dense (ablations)
     reasoning_following: bool | None = None  # override: False is the no-reasoning-following ablation
+    fresh_head: bool = False  # start the action head from random initialisation on init_from's VLM
+    # (with the reasoning_following override): the head ablations of stage 2 on one shared VLM
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 
 
@@ -112,6 +114,8 @@ class TrainConfig:
             raise ValueError("data.image_text_fraction > 0 needs data.image_text_dir (QA files)")
         if not self.data.cameras:
             raise ValueError("data.cameras must name at least one camera")
+        if self.model.fresh_head and not self.model.init_from:
+            raise ValueError("model.fresh_head needs model.init_from (the VLM the new head is trained on)")
         if self.data.state_noise_std < 0:
             raise ValueError(f"data.state_noise_std must be >= 0, got {self.data.state_noise_std}")
         if self.data.cache_frame_embeddings and self.stage != 2:

@@ -40,6 +40,8 @@ def build_model(config: TrainConfig, resume_dir: Path | None) -> ChatVLA2Model:
     source = resume_dir or (Path(config.model.init_from) if config.model.init_from else None)
     if source is not None:
         model = ChatVLA2Model.from_pretrained(source)
+        if resume_dir is None and config.model.fresh_head:
+            replace_head(model, config)
         if resume_dir is None:
             apply_overrides(model, config)
         return model
@@ -65,6 +67,19 @@ def override_config(base, config: TrainConfig) -> None:
         base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
     if config.model.image_crops is not None:
         base.image_crops = dict(config.model.image_crops)
+
+
+def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
+    """`model.fresh_head`: a randomly initialised action head (with the `reasoning_following`
+    override, if any) on the checkpoint's VLM, e.g. a head ablation trained in stage 2 on the very
+    VLM the full model was trained with."""
+    from chatvla2.model.action_head import ReasoningFollowingHead
+
+    head = model.config.action_head
+    if config.model.reasoning_following is not None:
+        head = dataclasses.replace(head, reasoning_following=config.model.reasoning_following)
+    model.config.action_head = head
+    model.head = ReasoningFollowingHead(head, model.config.text_hidden_size).to(model.device)
 
 
 def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
