@@ -64,7 +64,8 @@ class FrameEmbeddings:
               show_progress: bool = True) -> "FrameEmbeddings":
         """Embeds every position of `dataset` (reusing `folder/frame_embeddings.pt` when its
         fingerprint matches); episode e's frames are embedded with `reasoning_of_episode(e)`."""
-        texts = [reasoning_of_episode(e) for e in range(dataset.episode_count)]
+        texts = [reasoning_of_episode(e) for e in tqdm(range(dataset.episode_count), desc="stage 2: own reasoning",
+                                                        disable=not show_progress, dynamic_ncols=True, mininterval=2.0)]
         key = fingerprint(model, dataset, texts)
         path = Path(folder) / CACHE_FILE if folder is not None else None
         if path is not None and path.is_file():
