@@ -101,6 +101,10 @@ def test_killed_inference_holds_within_one_timeout_and_stop_freezes_next_period(
     probe.spin(0.5 + 0.3)  # one chunk timeout, then braking (a few periods)
     held_after = time.monotonic()
     probe.spin(1.0)
+    # On a loaded machine the sim arm's joint states can pause (the controller then logs 'joint
+    # state stale' and holds): judge the hold on at least 10 states, however long they take (<= 5 s).
+    assert spin_until(probe.context, probe.node, lambda: sum(s >= held_after for s, _ in probe.states) >= 10, 5.0), \
+        ("the sim arm published fewer than 10 joint states in 6 s after the hold", controller_log())
     print(f"\nheld {held_after - killed_at:.2f} s after the kill; motion since then "
           f"{probe.moved_since(held_after):.2e} rad")
     assert probe.moved_since(held_after) < 1e-6, controller_log()
