@@ -11,17 +11,14 @@ the place) and how far the chunk for the true place ends from the expert's (per 
 from __future__ import annotations
 
 import argparse
-import re
-
 import numpy as np
 import torch
 
 from chatvla2.model.checkpoint import load_pretrained
-from chatvla2.sim.scenes import card_place_text
+from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet
-from chatvla2.train.stages import frame_embeddings, freeze_vlm, robot_batch
+from chatvla2.train.stages import ROW_CLAUSE, frame_embeddings, freeze_vlm, robot_batch
 
-ROW = re.compile(r"the cards say (?P<row>\d(?: \d)+); the card (?P<answer>\d) is")
 PLACES = ("1st", "2nd", "3rd")
 
 
@@ -44,9 +41,9 @@ def main() -> None:
         spreads, errors = [], {place: [] for place in range(3)}
         for episode in range(0, dataset.episode_count, args.every):
             sample = dataset.robot_sample(dataset.positions.index(where[(episode, frame)]))
-            match = ROW.search(sample.reasoning)
+            match = ROW_CLAUSE.match(sample.reasoning)  # the math reasoning's own template
             digits = [int(d) for d in match["row"].split()]
-            head = sample.reasoning[:sample.reasoning.index("the card ")]
+            head = f"{match['head']}{card_row_text(digits)}; "
             texts = [head + card_place_text(digits, digit) for digit in digits]
             batch, state, _ = robot_batch(model, [sample] * len(texts), texts)
             observation, reasoning = frame_embeddings(model, batch)

@@ -183,6 +183,11 @@ class Trainer:
         else:
             fsdp.load_sharded_state(self.model, self.optimizer, sharded_dir)
 
+    def rank_rng(self, step: int, rank: int | None, *salt: int) -> np.random.Generator:
+        """The generator of process `rank` (default: this process's) at `step`, seeded by (seed, step,
+        rank, *salt): a resumed run draws what an uninterrupted one would; each salt is one use."""
+        return np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank, *salt])
+
     def draw(self, step: int, rank: int | None = None) -> tuple[str, np.ndarray]:
         """The batch kind and the sample positions of process `rank` (default: this process's); in a
         text batch a negative position -k-1 names text-only fact k of TEXT_FACTS: an arithmetic fact
@@ -190,7 +195,7 @@ class Trainer:
         `data.reasoning_text_fraction`."""
         shared = np.random.default_rng([self.config.seed, step, 1_000_003])
         kind = "text" if self.qa is not None and shared.random() < self.config.data.image_text_fraction else "robot"
-        own = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank])
+        own = self.rank_rng(step, rank)
         size = len(self.qa) if kind == "text" else len(self.dataset)
         batch = self.config.batch_size
         positions = own.integers(size, size=batch)
@@ -246,8 +251,7 @@ class Trainer:
         scale = self.config.data.state_noise_std
         if scale <= 0:
             return state
-        seed = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank, 11])
-        generator = torch.Generator().manual_seed(int(seed.integers(2**62)))
+        generator = torch.Generator().manual_seed(int(self.rank_rng(step, rank, 11).integers(2**62)))
         spread = torch.as_tensor(self.model.action_stats.state_std, dtype=state.dtype)  # (S,)
         return state + scale * spread * torch.randn(state.shape, generator=generator, dtype=state.dtype)
 
@@ -258,7 +262,7 @@ class Trainer:
         fraction = self.config.data.counterfactual_row_fraction
         if fraction <= 0:
             return None, None, None
-        rng = np.random.default_rng([self.config.seed, step, self.context.rank if rank is None else rank, 7])
+        rng = self.rank_rng(step, rank, 7)
         targets, unscored, mask = [], [], []
         for sample in samples:
             swapped = counterfactual_row(sample.reasoning, rng) if rng.random() < fraction else None
