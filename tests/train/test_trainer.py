@@ -261,3 +261,34 @@ def test_counterfactual_rows_teach_the_place_from_the_written_row(tiny_config, t
     assert all(t != s.reasoning for t, s in zip(targets, samples)) and mask.tolist() == [0.0] * 4
     values = trainer.train_step(0)
     assert values["diffusion_loss"] == 0.0 and values["lm_loss"] > 0, "no action loss, the place still scored"
+
+
+def test_named_card_episodes_train_the_head_on_their_place_and_are_refused_in_stage_1(tiny_config, train_data, tmp_path):
+    from chatvla2.data.episodes import Episode, read_episode, write_episode
+    from chatvla2.train.stages import head_reasoning, names_other_card
+
+    answer = "the board says 3 + 4; 3 + 4 = 7; the cards say 2 7 5; the card 7 is second from the left"
+    named = "the board says 3 + 4; 3 + 4 = 7; the cards say 2 7 5; the card 5 is third from the left"
+    assert not names_other_card(answer) and names_other_card(named)
+    misread = "the board says 3 + 4; 3 + 4 = 7; the cards say 2 1 5; the card 7 is first from the left"
+    assert head_reasoning(misread, answer) == misread, "an answer episode keeps the model's own text"
+    assert head_reasoning(misread, named) == ("the board says 3 + 4; 3 + 4 = 7; the cards say 2 1 5; "
+                                              "the card 5 is third from the left")
+    assert head_reasoning("the board says", named) == named
+    folder = tmp_path / "named"
+    folder.mkdir()
+    source = read_episode(next(train_data["episodes"].glob("*.hdf5")))
+    row = source.reasoning.split("the cards say ")[1].split(";")[0].split()
+    other = row[2]
+    text = source.reasoning.rsplit("; the card ", 1)[0] + f"; the card {other} is third from the left"
+    write_episode(folder / "named_math_train_000000.hdf5", Episode(**{**source.__dict__, "reasoning": text}))
+    folders = [str(train_data["episodes"]), str(folder)]
+    with pytest.raises(ValueError, match="1 episode\\(s\\) are named-card episodes"):
+        Trainer(config_from_dict(tiny_config(tmp_path / "s1", **{"data.episodes_dir": folders})), show_progress=False)
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+    raw = tiny_config(tmp_path / "s2", stage=2, steps=1, **{"data.image_text_fraction": 0.0, "data.episodes_dir": folders})
+    raw["model"] = {"init_from": str(stage1)}
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    episode = next(e for e in range(trainer.dataset.episode_count) if names_other_card(trainer.dataset.text[e][1]))
+    assert trainer.cache.get(episode).endswith(f"; the card {other} is third from the left")
+    assert np.isfinite(trainer.train_step(0)["loss"])

@@ -16,6 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first episode seed; episode i uses seed + i")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--image-size", type=int, default=224, help="square camera images, pixels")
+    parser.add_argument("--answer-place", choices=("first", "second", "third"),
+                        help="math: only scenes whose answer card is at this place in the row, the seeds "
+                             "taken in order from --seed (the scene sampler is unchanged)")
+    parser.add_argument("--lift", default="answer", choices=("answer", "any-card"),
+                        help="math: lift the answer card, or any-card: named-card episodes (a card drawn "
+                             "by the seed, named by the reasoning; stage-2 head data, files named_*.hdf5)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,14 +32,19 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
     if args.split == "reading" and args.task != "qa":
         raise ValueError("--split reading holds image-text boards only: use it with --task qa")
+    if args.answer_place is not None and args.task != "math":
+        raise ValueError(f"--answer-place {args.answer_place} places an answer card: use it with --task math")
+    if args.lift != "answer" and args.task != "math":
+        raise ValueError(f"--lift {args.lift} names a card: use it with --task math")
     if args.task == "qa":
         tasks = ["math" if i % 2 == 0 or args.split == "reading" else "placement" for i in range(args.episodes)]
         split_of = {"math": args.split, "placement": "train" if args.split == "cardswap" else args.split}
         jobs = [EpisodeJob(t, args.seed + i, split_of[t], args.out, args.image_size, question_answers=True)
                 for i, t in enumerate(tasks)]
     else:
-        jobs = [EpisodeJob(args.task, args.seed + i, args.split, args.out, args.image_size)
-                for i in range(args.episodes)]
+        seeds = (range(args.seed, args.seed + args.episodes) if args.answer_place is None else
+                 seeds_with_answer_place(args.split, args.seed, args.episodes, args.answer_place))
+        jobs = [EpisodeJob(args.task, seed, args.split, args.out, args.image_size, lift=args.lift) for seed in seeds]
     start = time.perf_counter()
     results = generate_episodes(jobs, workers=args.workers)
     elapsed_s = time.perf_counter() - start
@@ -41,11 +52,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(results)} files to {args.out} in {elapsed_s:.1f} s "
           f"({elapsed_s / len(results):.2f} s per file, {args.workers} workers)")
     if args.task != "qa":
-        print(f"expert success: {successes}/{len(results)} = {successes / len(results):.1%}")
+        lifted = "the named card" if args.lift == "any-card" else "the answer card"
+        print(f"expert success ({lifted} lifted): {successes}/{len(results)} = {successes / len(results):.1%}")
         usable, skipped = check_all(episode_paths([p for p, _ in results]))
         print(f"integrity check: {len(usable)} files load back, {len(skipped)} rejected")
         return 1 if skipped else 0
     return 0
+
+
+def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str) -> list[int]:
+    """The first `count` seeds from `first_seed` whose math scene has its answer at `place` in the row."""
+    from chatvla2.sim.scenes import ORDINALS, sample_math_scene
+
+    seeds, seed = [], first_seed
+    while len(seeds) < count:
+        scene = sample_math_scene(seed, split)
+        if ORDINALS[scene.cards.index(scene.answer_card)] == place:
+            seeds.append(seed)
+        seed += 1
+    return seeds
 
 
 COMMANDS = {

@@ -1,4 +1,12 @@
-"""Record expert demonstrations from the simulator into `Episode`s, in parallel worker processes."""
+"""Record expert demonstrations from the simulator into `Episode`s, in parallel worker processes.
+
+Math episodes lift the answer card by default. A named-card episode (`lift="any-card"`) lifts one of
+the scene's three cards drawn by its seed, the answer or not, and its reasoning annotation names that
+card in its last clause ("...; the card 5 is third from the left"): head-training data in which the
+observation does not tell which card to lift and only the reasoning does (stage 2; stage 1 refuses
+it, since the language model would learn to name a card that is not the answer). Its `success`
+means the named card, and only it, was lifted.
+"""
 from __future__ import annotations
 
 import multiprocessing
@@ -20,19 +28,34 @@ class EpisodeJob:
     out_dir: Path
     image_size_px: int = 224
     question_answers: bool = False  # an image-text QA file instead of an episode
+    lift: str = "answer"  # math: "answer" | "any-card" (a named-card episode)
 
     @property
     def path(self) -> Path:
-        prefix = "qa_" if self.question_answers else ""
+        prefix = "qa_" if self.question_answers else "named_" if self.lift == "any-card" else ""
         return self.out_dir / f"{prefix}{self.task}_{self.split}_{self.seed:06d}.hdf5"
 
 
-def record_expert_episode(env, task: str, seed: int, split: str) -> Episode:
+LIFTS = ("answer", "any-card")
+
+
+def named_card(scene, seed: int) -> int:
+    """The digit a named-card episode of `scene` lifts: one of its cards, uniform, drawn by seed."""
+    return int(scene.cards[np.random.default_rng([seed, 7]).integers(len(scene.cards))].digit)
+
+
+def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "answer") -> Episode:
     """Reset `env`, run the scripted expert, store what each camera saw before every action."""
     from chatvla2.sim.expert import plan_expert_actions
+    from chatvla2.sim.scenes import math_reasoning
 
+    if lift not in LIFTS:
+        raise ValueError(f"unknown lift '{lift}': use one of {', '.join(LIFTS)}")
+    if lift != "answer" and task != "math":
+        raise ValueError(f"lift '{lift}' needs math scenes (cards to name), not '{task}'")
     scene = env.reset(task, seed, split)
-    plan = plan_expert_actions(env)  # (T, 8)
+    digit = named_card(scene, seed) if lift == "any-card" else None
+    plan = plan_expert_actions(env, digit)  # (T, 8)
     frames = {camera: [] for camera in env.config.cameras}
     qpos, qvel = [], []
     for action in plan:
@@ -41,8 +64,12 @@ def record_expert_episode(env, task: str, seed: int, split: str) -> Episode:
         qpos.append(env.qpos())
         qvel.append(env.qvel())
         env.step(action)
-    success, _ = env.outcome()
-    return Episode(task=task, instruction=scene.instruction, reasoning=scene.reasoning, success=success,
+    if digit is None:
+        success, reasoning = env.outcome()[0], scene.reasoning
+    else:
+        success = env.lifted_cards() == [digit]
+        reasoning = math_reasoning(scene.equation, [c.digit for c in scene.cards], named=digit)
+    return Episode(task=task, instruction=scene.instruction, reasoning=reasoning, success=success,
                    seed=seed, split=split, control_dt_s=env.config.control_dt_s,
                    joint_names=env.robot.command_names, qpos=np.asarray(qpos), qvel=np.asarray(qvel),
                    images={c: np.asarray(f) for c, f in frames.items()}, action=plan)
@@ -64,7 +91,7 @@ def _run_job(job: EpisodeJob) -> tuple[str, bool]:
         from chatvla2.data.image_text import record_qa
 
         return str(record_qa(env, job.task, job.seed, job.split, job.out_dir)), True
-    episode = record_expert_episode(env, job.task, job.seed, job.split)
+    episode = record_expert_episode(env, job.task, job.seed, job.split, job.lift)
     write_episode(job.path, episode)
     return str(job.path), episode.success
 

@@ -162,12 +162,16 @@ class TaskEnv:
                            joint_positions=self.qpos().astype(float),
                            instruction=self.scene.instruction, stamp_s=self.time_s)
 
+    def lifted_cards(self) -> list[int]:
+        """Digits of the math scene's cards whose centre rose at least `scenes.LIFT_SUCCESS_M`."""
+        return [c.digit for c in self.scene.cards
+                if self.body_pos(f"card{c.digit}")[2] - self.initial_body_pos[f"card{c.digit}"][2]
+                > scenes.LIFT_SUCCESS_M]
+
     def outcome(self) -> tuple[bool, str]:
         """(success, reason) judged from the simulator's ground truth right now."""
         if isinstance(self.scene, scenes.MathScene):
-            lifted = [c.digit for c in self.scene.cards
-                      if self.body_pos(f"card{c.digit}")[2] - self.initial_body_pos[f"card{c.digit}"][2]
-                      > scenes.LIFT_SUCCESS_M]
+            lifted = self.lifted_cards()
             answer = self.scene.equation.result
             if lifted == [answer]:
                 return True, "answer card lifted"

@@ -73,10 +73,11 @@ def card_place_text(digits, digit: int) -> str:
     return f"the card {digit} is {ORDINALS[list(digits).index(digit)]} from the left"
 
 
-def math_reasoning(equation: splits.Equation, digits) -> str:
-    """The math reasoning for a board and the cards' digits left to right (one holds the result)."""
+def math_reasoning(equation: splits.Equation, digits, named: int | None = None) -> str:
+    """The math reasoning for a board and the cards' digits left to right (one holds the result).
+    Its last clause names the card to lift: the answer, or `named` in a named-card episode."""
     return (f"the board says {equation.text}; {equation.text} = {equation.result}; {card_row_text(digits)}; "
-            f"{card_place_text(digits, equation.result)}")
+            f"{card_place_text(digits, equation.result if named is None else named)}")
 
 
 @dataclass(frozen=True)

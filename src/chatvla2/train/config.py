@@ -38,7 +38,7 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    episodes_dir: str = "data/episodes/math"  # HDF5 episodes (`chatvla2 gen-data`)
+    episodes_dir: str | list[str] = "data/episodes/math"  # HDF5 episode folder(s) (`chatvla2 gen-data`)
     image_text_dir: str | list[str] | None = None  # image-text QA folder(s) (`chatvla2 gen-data --task qa`)
     image_text_fraction: float = 0.25  # stage 1: share of batches that are image-text QA
     questions: list[str] | None = None  # keep only image-text pairs asking one of these (None: all);

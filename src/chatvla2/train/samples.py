@@ -37,16 +37,19 @@ class TextSample:
 
 
 class RobotTrainingSet:
-    """(episode, frame) samples of every usable episode file in a folder."""
+    """(episode, frame) samples of every usable episode file in one or more folders."""
 
-    def __init__(self, episodes_dir: str | Path, cameras: list[str], horizon: int, frame_stride: int = 1) -> None:
-        root = Path(episodes_dir)
-        if not root.is_dir():
-            raise FileNotFoundError(f"episode folder '{root}' does not exist: generate it with "
-                                    f"`chatvla2 gen-data --task math --out {root} ...`")
-        self.chunks = EpisodeChunkDataset(root, chunk_size=horizon, cameras=tuple(cameras), only_successful=True)
+    def __init__(self, episodes_dir: str | Path | list[str | Path], cameras: list[str], horizon: int,
+                 frame_stride: int = 1) -> None:
+        roots = [Path(d) for d in ([episodes_dir] if isinstance(episodes_dir, (str, Path)) else episodes_dir)]
+        for root in roots:
+            if not root.is_dir():
+                raise FileNotFoundError(f"episode folder '{root}' does not exist: generate it with "
+                                        f"`chatvla2 gen-data --task math --out {root} ...`")
+        self.chunks = EpisodeChunkDataset(roots, chunk_size=horizon, cameras=tuple(cameras), only_successful=True)
         if not self.chunks.episodes:
-            raise ValueError(f"episode folder '{root}' holds no usable episode ({len(self.chunks.skipped)} skipped)")
+            names = ", ".join(f"'{r}'" for r in roots)
+            raise ValueError(f"episode folder(s) {names} hold no usable episode ({len(self.chunks.skipped)} skipped)")
         self.cameras = list(cameras)
         self.positions = [i for i, (_, t) in enumerate(self.chunks.index) if t % frame_stride == 0]
         self.text: list[tuple[str, str]] = []  # (instruction, reasoning) per episode

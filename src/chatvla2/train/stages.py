@@ -9,7 +9,9 @@ the diffusion loss only. The head is conditioned on the model's OWN reasoning: f
 the frozen model generates its reasoning once from the episode's first frame, as the runtime does
 when an instruction arrives; each training frame is then encoded with that generated text in
 place of the annotation, so the reasoning embedding the head learns from is the one it will get
-at inference, mistakes included.
+at inference, mistakes included. A named-card episode (its annotation names a card that is not the
+answer: `data/recording.py`) keeps the model's own text up to the place and takes the annotation's
+place clause, since the lifted card is the one the annotation names (`head_reasoning`).
 """
 from __future__ import annotations
 
@@ -38,6 +40,30 @@ def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[
 
 
 ROW_CLAUSE = re.compile(r"^(?P<head>.*; )the cards say (?P<row>\d(?: \d)+); the card (?P<answer>\d) is \w+ from the left$")
+
+
+NAMED_CARD = re.compile(r"= (?P<result>\d); the cards say \d(?: \d)+; the card (?P<named>\d) is \w+ from the left$")
+PLACE_CLAUSE_START = "; the card "
+
+
+def names_other_card(reasoning: str) -> bool:
+    """Whether a math reasoning's last clause names a card other than its answer (a named-card
+    episode's annotation)."""
+    match = NAMED_CARD.search(reasoning)
+    return match is not None and match["named"] != match["result"]
+
+
+def head_reasoning(own: str, annotation: str) -> str:
+    """The text stage 2 conditions an episode's head on: the frozen model's own reasoning, except for
+    a named-card episode, whose place clause (the card the expert lifted) comes from the annotation.
+    The rest of the own text, a misread board or row included, stays; own text without a place
+    clause is replaced by the annotation whole."""
+    if not names_other_card(annotation):
+        return own
+    place = annotation[annotation.rindex(PLACE_CLAUSE_START):]
+    if PLACE_CLAUSE_START not in own:
+        return annotation
+    return own[:own.rindex(PLACE_CLAUSE_START)] + place
 
 
 def counterfactual_row(reasoning: str, rng: np.random.Generator) -> tuple[str, str] | None:
@@ -95,7 +121,8 @@ class HeadTrainingStep(nn.Module):
 
 
 class OwnReasoningCache:
-    """Episode index -> the reasoning text the frozen model generates from the first frame."""
+    """Episode index -> the reasoning text the frozen model generates from the first frame
+    (`head_reasoning`: a named-card episode's place clause is the annotation's)."""
 
     def __init__(self, model: ChatVLA2Model, dataset: RobotTrainingSet, texts: dict[int, str] | None = None) -> None:
         self.model, self.dataset = model, dataset
@@ -107,8 +134,9 @@ class OwnReasoningCache:
             images = self.dataset.first_frame(episode)
             was_training = self.model.vlm.training
             self.model.vlm.eval()
-            self.texts[episode] = self.model.generate_reasoning(images, instruction).text
+            own = self.model.generate_reasoning(images, instruction).text
             self.model.vlm.train(was_training)
+            self.texts[episode] = head_reasoning(own, self.dataset.text[episode][1])
         return self.texts[episode]
 
     def agreement(self) -> float:

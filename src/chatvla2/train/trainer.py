@@ -30,6 +30,7 @@ from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
 from chatvla2.train.frame_cache import FrameEmbeddings
 from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, frame_embeddings,
+                                   names_other_card,
                                    freeze_vlm, robot_batch, text_batch)
 
 LOG = logging.getLogger(__name__)
@@ -117,6 +118,17 @@ def routing_metrics(model: ChatVLA2Model) -> dict[str, float]:
             for index, stats in enumerate(model.routing_stats())}
 
 
+def refuse_named_card_episodes(dataset: RobotTrainingSet) -> None:
+    """Stage 1 scores the reasoning: a named-card episode's annotation names a card that is not the
+    answer, and would teach the language model to do so."""
+    named = [str(info.path) for info, (_, reasoning) in zip(dataset.chunks.episodes, dataset.text)
+             if names_other_card(reasoning)]
+    if named:
+        raise ValueError(f"stage 1 trains the reasoning, but {len(named)} episode(s) are named-card episodes "
+                         f"whose reasoning names a card other than the answer (e.g. {named[0]}): give them "
+                         "to stage 2 only")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, resume: str | None = None, show_progress: bool = True) -> None:
         self.config = config
@@ -129,6 +141,8 @@ class Trainer:
         head_config = self.model.config.action_head
         self.dataset = RobotTrainingSet(config.data.episodes_dir, config.data.cameras, head_config.horizon,
                                       config.data.frame_stride)
+        if config.stage == 1:
+            refuse_named_card_episodes(self.dataset)
         self.qa = QATrainingSet(config.data.image_text_dir, config.data.questions) if config.stage == 1 and config.data.image_text_fraction > 0 else None
         state = checkpointing.load_trainer_state(self.resume_dir) if self.resume_dir else None
         if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
