@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Train and evaluate the paper's ablations the way the shipped tiny model is trained (docs/training.md,
-# tiny v5 on models/qwen2vl-tiny-base): the same stage configs (1, 1b from v4, 2 from v5), one
-# override each, then `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds.
+# tiny v6 on models/qwen2vl-tiny-base): the same stage configs (1 and 1b from v4, 1c and 2 from v6),
+# one override each, then `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds.
 # Usage: scripts/experiments/train_ablations.sh [NAME...] with NAME in
 #   no-reasoning-following  a fresh head that ignores the reasoning, trained in stage 2 on the
-#                           shipped model's own stage-1b VLM (model.fresh_head, reasoning_following=false)
+#                           shipped model's own stage-1c VLM (model.fresh_head, reasoning_following=false)
 #   no-upcycling            MoE experts from random initialisation, everything else from the base
 #   static-moe              one expert per token chosen by modality, no router
 #   dense-ffn               one dense FFN per layer (no MoE)
@@ -26,11 +26,12 @@ stage() {  # CONFIG OUT_DIR [--set KEY=VALUE ...]: one training stage, logged to
         > "$out.log" 2>&1
 }
 
-chain() {  # NAME OVERRIDE: stages 1, 1b and 2 with one model override
+chain() {  # NAME OVERRIDE: stages 1, 1b, 1c and 2 with one model override
     local name=$1 override=$2 run=runs/ablation_${1//-/_}
     stage tiny_v4_stage1.yaml "${run}_1" --set "$override"
     stage tiny_v4_stage1b.yaml "${run}_1b" --set model.init_from="${run}_1/final"
-    stage tiny_v5_stage2.yaml "${run}_2" --set model.init_from="${run}_1b/final"
+    stage tiny_v6_stage1c.yaml "${run}_1c" --set model.init_from="${run}_1b/final"
+    stage tiny_v6_stage2.yaml "${run}_2" --set model.init_from="${run}_1c/final"
     evaluate "$name" "${run}_2/final"
 }
 
@@ -46,14 +47,14 @@ names=("$@")
 for name in "${names[@]}"; do
     case $name in
         no-reasoning-following)
-            stage tiny_v5_stage2.yaml runs/ablation_no_reasoning_following --set model.fresh_head=true \
+            stage tiny_v6_stage2.yaml runs/ablation_no_reasoning_following --set model.fresh_head=true \
                 --set model.reasoning_following=false
             evaluate "$name" runs/ablation_no_reasoning_following/final ;;
         no-upcycling) chain "$name" model.upcycle_experts=false ;;
         static-moe) chain "$name" model.moe_kind=static ;;
         dense-ffn) chain "$name" model.moe_kind=dense ;;
         stage-2-only)
-            stage tiny_v5_stage2.yaml runs/ablation_stage2_only --set model.init_from=null \
+            stage tiny_v6_stage2.yaml runs/ablation_stage2_only --set model.init_from=null \
                 --set model.dense_backbone=models/qwen2vl-tiny-base
             evaluate "$name" runs/ablation_stage2_only/final ;;
         *) echo "unknown ablation '$name'" >&2; exit 2 ;;
