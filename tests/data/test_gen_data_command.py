@@ -1,5 +1,6 @@
 """`chatvla2 gen-data` end to end: files written, expert success printed, files load back."""
 import numpy as np
+import pytest
 
 from chatvla2.cli import main
 from chatvla2.data.episode_dataset import EpisodeChunkDataset
@@ -62,3 +63,5 @@ def test_answer_place_filter_keeps_the_samplers_scenes_with_that_place():
         scene = sample_math_scene(seed, "train")
         assert (scene.cards.index(scene.answer_card) == 2) == (seed in seeds)
         assert scene.answer_card.slot != 3
+    with pytest.raises(ValueError, match="does not use that place"):
+        seeds_with_answer_place("cardswap", 0, 2, "first")

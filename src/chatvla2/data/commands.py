@@ -61,11 +61,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str) -> list[int]:
-    """The first `count` seeds from `first_seed` whose math scene has its answer at `place` in the row."""
+    """The first `count` seeds from `first_seed` whose math scene has its answer at `place` in the row.
+    A split that (almost) never puts its answer there is an error, not an endless search."""
     from chatvla2.sim.scenes import ORDINALS, sample_math_scene
 
-    seeds, seed = [], first_seed
+    seeds, seed, last_seed = [], first_seed, first_seed + 100 * count + 1000
     while len(seeds) < count:
+        if seed > last_seed:
+            raise ValueError(f"only {len(seeds)} of seeds {first_seed}..{last_seed} put the {split} split's answer "
+                             f"{place} in the row: the split does not use that place (card-swap: always third)")
         scene = sample_math_scene(seed, split)
         if ORDINALS[scene.cards.index(scene.answer_card)] == place:
             seeds.append(seed)

@@ -30,8 +30,7 @@ from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
 from chatvla2.train.frame_cache import FrameEmbeddings
 from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, frame_embeddings,
-                                   names_other_card,
-                                   freeze_vlm, robot_batch, text_batch)
+                                   freeze_vlm, names_other_card, robot_batch, text_batch)
 
 LOG = logging.getLogger(__name__)
 
