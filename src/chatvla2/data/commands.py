@@ -71,7 +71,7 @@ def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str)
             raise ValueError(f"only {len(seeds)} of seeds {first_seed}..{last_seed} put the {split} split's answer "
                              f"{place} in the row: the split does not use that place (card-swap: always third)")
         scene = sample_math_scene(seed, split)
-        if ORDINALS[scene.cards.index(scene.answer_card)] == place:
+        if ORDINALS[scene.answer_place] == place:
             seeds.append(seed)
         seed += 1
     return seeds

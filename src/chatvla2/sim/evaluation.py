@@ -52,7 +52,7 @@ def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split
         frames.append(env.render("front"))
     return EpisodeResult(task=task, seed=seed, split=split, success=success, reason=reason, steps=step,
                          reasoning=reasoning, expected_reasoning=scene.reasoning,
-                         answer_place=scene.cards.index(scene.answer_card) if task == "math" else None,
+                         answer_place=scene.answer_place if task == "math" else None,
                          frames=frames)
 
 

@@ -59,6 +59,11 @@ class MathScene:
         return next(c for c in self.cards if c.digit == self.equation.result)
 
     @property
+    def answer_place(self) -> int:
+        """The answer card's place in the row, 0 = first from the left."""
+        return self.cards.index(self.answer_card)
+
+    @property
     def reasoning(self) -> str:
         return math_reasoning(self.equation, [c.digit for c in self.cards])
 

@@ -42,15 +42,16 @@ def robot_batch(model: ChatVLA2Model, samples: list[RobotSample], targets: list[
 ROW_CLAUSE = re.compile(r"^(?P<head>.*; )the cards say (?P<row>\d(?: \d)+); the card (?P<answer>\d) is \w+ from the left$")
 
 
-NAMED_CARD = re.compile(r"= (?P<result>\d); the cards say \d(?: \d)+; the card (?P<named>\d) is \w+ from the left$")
+RESULT_BEFORE_ROW = re.compile(r"= (?P<result>\d); $")  # the end of ROW_CLAUSE's head: "...; 3 + 4 = 7; "
 PLACE_CLAUSE_START = "; the card "
 
 
 def names_other_card(reasoning: str) -> bool:
     """Whether a math reasoning's last clause names a card other than its answer (a named-card
     episode's annotation)."""
-    match = NAMED_CARD.search(reasoning)
-    return match is not None and match["named"] != match["result"]
+    match = ROW_CLAUSE.match(reasoning)
+    result = RESULT_BEFORE_ROW.search(match["head"]) if match else None
+    return result is not None and result["result"] != match["answer"]
 
 
 def head_reasoning(own: str, annotation: str) -> str:
