@@ -46,9 +46,9 @@ def main() -> None:
             head = f"{match['head']}{card_row_text(digits)}; "
             texts = [head + card_place_text(digits, digit) for digit in digits]
             batch, state, _ = robot_batch(model, [sample] * len(texts), texts)
-            observation, reasoning = frame_embeddings(model, batch)
+            observation, reasoning, context = frame_embeddings(model, batch)
             with torch.no_grad():
-                chunks = model.sample_actions(observation, reasoning, state,
+                chunks = model.sample_actions(observation, reasoning, state, context=context,
                                               generator=torch.Generator().manual_seed(0)).numpy()
             ends = chunks[:, -1, :-1]  # (3, joints): where each chunk leaves the arm
             spreads.append(float(np.ptp(ends, axis=0).max()))

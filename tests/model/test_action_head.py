@@ -1,8 +1,9 @@
 import copy
 
+import pytest
 import torch
 
-from chatvla2.model.action_head import ReasoningFollowingHead
+from chatvla2.model.action_head import ReasoningFollowingHead, TokenContext, add_token_attention
 from chatvla2.model.config import ActionHeadConfig
 from chatvla2.model.diffusion import NoiseScheduler
 
@@ -136,3 +137,82 @@ def test_precomputed_denoiser_matches_the_head_called_per_step():
                                          torch.Generator().manual_seed(5))
         prepared = scheduler.ddim_sample(predict, (3, 16, 8), 10, torch.Generator().manual_seed(5))
         torch.testing.assert_close(prepared, per_step, rtol=1e-5, atol=1e-5)
+
+
+def token_context(batch=3, prompt=7, reasoning=4, seed=3) -> TokenContext:
+    g = torch.Generator().manual_seed(seed)
+    length = prompt + reasoning
+    positions = torch.randint(0, 60, (batch, length, 3), generator=g)
+    is_reasoning = (torch.arange(length) >= prompt).expand(batch, length).clone()
+    return TokenContext(torch.randn(batch, length, EMBED, generator=g), positions, is_reasoning,
+                        torch.ones(batch, length, dtype=torch.bool))
+
+
+def with_states(context: TokenContext, change: torch.Tensor) -> TokenContext:
+    """The same context with `change` added to the states where change's mask (B, T) is True."""
+    return TokenContext(context.states + change[..., None].float(), context.positions, context.reasoning,
+                        context.valid)
+
+
+def open_gates(model):
+    """Token attention starts gated shut; give the gates values (as training does)."""
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for block in model.blocks:
+            gate = block.cross_attention.gate
+            gate.copy_(torch.randn(gate.shape, generator=generator))
+
+
+def test_token_attention_starts_as_the_head_it_was_added_to_and_then_reads_the_tokens():
+    plain = head().eval()
+    randomise_modulation(plain)
+    attending = add_token_attention(plain, EMBED).eval()
+    assert attending.config.token_attention and not plain.config.token_attention
+    args, context = inputs(), token_context()
+    torch.testing.assert_close(attending(*args, context), plain(*args))  # gates shut: the same numbers
+    with pytest.raises(ValueError, match="TokenContext"):
+        attending(*args)
+    open_gates(attending)
+    prompt_changed = with_states(context, ~context.reasoning)
+    assert not torch.allclose(attending(*args, context), attending(*args, prompt_changed))
+
+
+def test_observation_blocks_read_prompt_tokens_and_reasoning_blocks_the_reasoning_too():
+    model = add_token_attention(head(following=True), EMBED).eval()
+    randomise_modulation(model)
+    open_gates(model)
+    args, context = inputs(), token_context()
+    reasoning_changed = with_states(context, context.reasoning)
+    first, final_a = block_outputs(model, args + (context,))
+    second, final_b = block_outputs(model, args + (reasoning_changed,))
+    torch.testing.assert_close(first[1], second[1])  # observation half: reasoning tokens unseen
+    assert not torch.allclose(first[2], second[2]) and not torch.allclose(final_a, final_b)
+    blind = add_token_attention(head(following=False), EMBED).eval()  # the ablation sees no reasoning at all
+    randomise_modulation(blind)
+    open_gates(blind)
+    torch.testing.assert_close(blind(*args, context), blind(*args, reasoning_changed))
+
+
+def test_padding_tokens_and_precomputed_sampling_change_nothing():
+    model = add_token_attention(head(), EMBED).eval()
+    randomise_modulation(model)
+    open_gates(model)
+    args, context = inputs(), token_context()
+    g = torch.Generator().manual_seed(9)
+    padded = TokenContext(torch.cat([context.states, torch.randn(3, 5, EMBED, generator=g)], dim=1),
+                          torch.cat([context.positions, torch.randint(0, 60, (3, 5, 3), generator=g)], dim=1),
+                          torch.cat([context.reasoning, torch.zeros(3, 5, dtype=torch.bool)], dim=1),
+                          torch.cat([context.valid, torch.zeros(3, 5, dtype=torch.bool)], dim=1))
+    torch.testing.assert_close(model(*args, padded), model(*args, context), rtol=1e-5, atol=1e-6)
+    sample, timesteps, state, observation, reasoning = args
+    predict = model.denoiser([int(timesteps[0])], state, observation, reasoning, context)
+    same_step = timesteps[:1].expand(3)
+    torch.testing.assert_close(predict(sample, same_step), model(sample, same_step, state, observation, reasoning, context))
+
+
+def test_token_context_refuses_mismatched_shapes_and_rows_without_prompt():
+    context = token_context()
+    with pytest.raises(ValueError, match="positions"):
+        TokenContext(context.states, context.positions[..., :2], context.reasoning, context.valid)
+    with pytest.raises(ValueError, match="at least one prompt token"):
+        TokenContext(context.states, context.positions, torch.ones_like(context.reasoning), context.valid)

@@ -86,3 +86,45 @@ def test_sample_actions_seeded_and_in_physical_units(tiny_model, images):
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
     assert (a >= torch.tensor(low) - 1e-4).all() and (a <= torch.tensor(high) + 1e-4).all()
+
+
+def test_token_context_of_decoding_equals_teacher_forcing_and_drives_the_head(tiny_model, images):
+    """A token-attention head reads at inference the same token states, positions and kinds that
+    stage 2 trains it on (one teacher-forced pass over the prompt and the reasoning)."""
+    from chatvla2.model.action_head import TokenContext, add_token_attention
+
+    model = tiny_model.eval()
+    model.head = add_token_attention(model.head, model.config.text_hidden_size)
+    model.config.action_head = model.head.config
+    reasoning = model.generate_reasoning(images, "pick the card", max_new_tokens=6)
+    text_ids = reasoning.token_ids
+    assert len(text_ids) > 0
+    example = model.processor.encode(images, "pick the card", None)
+    example.input_ids += text_ids
+    example.mm_token_type_ids += [0] * len(text_ids)
+    example.labels += [-100] * len(text_ids)
+    example.target_length = len(text_ids)
+    short = model.processor.encode(images, "pick", None)  # a shorter row: padding in the batch
+    batch = model.processor.collate([example, short])
+    with torch.no_grad():
+        model.vlm.model.rope_deltas = None
+        trained_on = model.batch_context(batch, model.run_vlm(batch).last_hidden_state)
+    inferred = reasoning.context
+    length = inferred.states.shape[1]
+    assert trained_on.states.shape[1] == length and int(trained_on.valid[1].sum()) < length
+    assert torch.equal(trained_on.positions[:1], inferred.positions)
+    assert torch.equal(trained_on.reasoning[:1], inferred.reasoning) and int(inferred.reasoning.sum()) == len(text_ids)
+    torch.testing.assert_close(trained_on.states[:1], inferred.states, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        for block in model.head.blocks:
+            block.cross_attention.gate.fill_(1.0)
+            block.adaLN_modulation[1].bias.normal_(0, 0.5)
+        model.head.final.linear.weight.normal_(0, 0.5)
+
+    def chunk(context: TokenContext) -> torch.Tensor:
+        return model.sample_actions(reasoning.observation_embedding, reasoning.embedding, np.zeros(8),
+                                    generator=torch.Generator().manual_seed(0), context=context)
+
+    other = TokenContext(inferred.states + inferred.reasoning[..., None].float(), inferred.positions,
+                         inferred.reasoning, inferred.valid)
+    assert not torch.allclose(chunk(inferred), chunk(other))  # the reasoning's tokens steer the chunk

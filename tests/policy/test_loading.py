@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.model.action_head import TokenContext, add_token_attention
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.policy.interface import Observation, Policy
 from chatvla2.policy.loading import close_policy, load_policy, policy_mode
@@ -28,16 +29,46 @@ def observation(robot, instruction="pick the card that answers the board"):
                        joint_names=names, joint_positions=positions, instruction=instruction, stamp_s=1.0)
 
 
-def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint):
+@pytest.fixture(scope="module")
+def attending_checkpoint(tmp_path_factory):
+    """A tiny model whose head has token attention, its gates and output layers given values (a
+    fresh head's AdaLN-zero output is zero whatever it reads)."""
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("attending")
+    model = ChatVLA2Model.from_preset("tiny", max_reasoning_tokens=8)
+    model.head = add_token_attention(model.head, model.config.text_hidden_size)
+    model.config.action_head = model.head.config
+    with torch.no_grad():
+        for block in model.head.blocks:
+            block.cross_attention.gate.normal_(0.0, 1.0)
+            block.adaLN_modulation[1].bias.normal_(0.0, 0.3)
+        model.head.final.linear.weight.normal_(0.0, 0.3)
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("head", ["pooled", "token attention"])
+def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint, attending_checkpoint, head):
     """Sync (evaluation's default) and async (the robot's) answer a first observation identically,
-    and both equal the model's own greedy reasoning and seed-0 DDIM chunk: one decoder, one head."""
+    and both equal the model's own greedy reasoning and seed-0 DDIM chunk: one decoder, one head
+    (a token-attention head reading the same token states as `generate_reasoning` gives)."""
+    if head == "token attention":
+        checkpoint = attending_checkpoint
     robot = load_robot_spec("franka_fr3")
     obs = observation(robot)
     model = ChatVLA2Model.from_pretrained(checkpoint).eval()
     expected = model.generate_reasoning(obs.images, obs.instruction, max_new_tokens=12)
     state = np.array([obs.joint_positions[obs.joint_names.index(n)] for n in robot.command_names])
-    chunk = model.sample_actions(expected.observation_embedding, expected.embedding, state,
-                                 generator=torch.Generator().manual_seed(0))[0].numpy()
+    context = expected.context if model.config.action_head.token_attention else None
+
+    def sample(context: TokenContext | None) -> np.ndarray:
+        return model.sample_actions(expected.observation_embedding, expected.embedding, state, context=context,
+                                    generator=torch.Generator().manual_seed(0))[0].numpy()
+
+    chunk = sample(context)
+    if context is not None:  # the chunk depends on the token states, so the comparison below can fail
+        shifted = TokenContext(context.states + 1.0, context.positions, context.reasoning, context.valid)
+        assert np.abs(sample(shifted) - chunk).max() > 1e-3
     outputs = {}
     for mode in ("sync", "async"):
         policy = load_policy(str(checkpoint), robot, RuntimeConfig(mode=mode, max_reasoning_tokens=12))

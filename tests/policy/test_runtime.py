@@ -29,11 +29,12 @@ def test_wrapper_reasons_exactly_like_the_model(model):
     obs = observation(0.0)
     expected = model.generate_reasoning(obs.images, obs.instruction, 12)
     encoded = two_rate.encode(obs, keep_cache=True)
-    text, embedding = two_rate.reason(encoded, 12)
+    text, reasoning = two_rate.reason(encoded, 12)
     assert text == expected.text
-    torch.testing.assert_close(embedding, expected.embedding, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(reasoning.embedding, expected.embedding, atol=1e-5, rtol=1e-4)
+    assert reasoning.states.shape == (1, len(expected.token_ids), 128)
     torch.testing.assert_close(two_rate.encode(obs).observation_embedding, expected.observation_embedding)
-    chunk = two_rate.act(encoded, embedding, obs)
+    chunk = two_rate.act(encoded, reasoning, obs)
     assert chunk.shape == (16, 8) and np.all(np.isfinite(chunk))
 
 

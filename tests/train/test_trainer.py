@@ -138,7 +138,8 @@ def test_stage2_frame_cache_gives_the_uncached_losses_and_is_reused_only_for_the
     position = len(cached.dataset) - 1
     sample = cached.dataset.robot_sample(position)
     batch, state, _ = robot_batch(cached.model, [sample], [cached.cache.get(sample.episode)])
-    observation, reasoning = frame_embeddings(cached.model, batch)
+    observation, reasoning, context = frame_embeddings(cached.model, batch)
+    assert context is None  # a head without token attention keeps no token states
     torch.testing.assert_close(cached.frames.observation[position], observation[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(cached.frames.reasoning[position], reasoning[0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(cached.frames.state[position], state[0])
@@ -292,3 +293,33 @@ def test_named_card_episodes_train_the_head_on_their_place_and_are_refused_in_st
     episode = next(e for e in range(trainer.dataset.episode_count) if names_other_card(trainer.dataset.text[e][1]))
     assert trainer.cache.get(episode).endswith(f"; the card {other} is third from the left")
     assert np.isfinite(trainer.train_step(0)["loss"])
+
+
+def test_stage2_adds_token_attention_to_a_checkpoints_head_and_caches_token_states(tiny_config, tmp_path):
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+
+    def stage2(name: str, cached: bool, attending: bool | None = True, steps: int = 2) -> dict:
+        raw = tiny_config(tmp_path / name, stage=2, steps=steps, **{"data.image_text_fraction": 0.0,
+                                                                     "data.cache_frame_embeddings": cached})
+        raw["model"] = {"init_from": str(stage1), "token_attention": attending}
+        return raw
+
+    plain = Trainer(config_from_dict(stage2("plain", False)), show_progress=False)
+    assert plain.model.head.config.token_attention and plain.model.config.action_head.token_attention
+    expected = [plain.train_step(step)["diffusion_loss"] for step in range(2)]
+    without = Trainer(config_from_dict(stage2("without", False, attending=None)), show_progress=False)
+    assert without.train_step(0)["diffusion_loss"] == pytest.approx(expected[0], rel=1e-5)  # gates start shut
+    cached = Trainer(config_from_dict(stage2("cached", True)), show_progress=False)
+    states = cached.frames.context["context_states"]
+    assert states.dtype == torch.float16 and states.shape[0] == len(cached.dataset)
+    assert cached.frames.context["context_reasoning"].any(dim=1).all()  # every frame has its reasoning tokens
+    losses = [cached.train_step(step)["diffusion_loss"] for step in range(2)]
+    assert losses == pytest.approx(expected, rel=1e-3)  # float16 token states, otherwise the same steps
+    assert any(block.cross_attention.gate.abs().sum() > 0 for block in cached.model.head.blocks)
+    final = train(config_from_dict(stage2("final", True, steps=1)), show_progress=False)
+    loaded = ChatVLA2Model.from_pretrained(final)
+    assert loaded.config.action_head.token_attention and loaded.head.context_encoder is not None
+    refused = stage2("refused", False, attending=False)
+    refused["model"]["init_from"] = str(final)
+    with pytest.raises(ValueError, match="token_attention false contradicts checkpoint"):
+        Trainer(config_from_dict(refused), show_progress=False)

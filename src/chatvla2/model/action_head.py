@@ -13,6 +13,16 @@ where the embeddings are pooled VLM hidden states (prompt tokens / reasoning tok
 `reasoning_following=False` every block (and the final layer) uses obs, the paper's ablation.
 `condition_names()` says which condition each block uses.
 
+Token attention (`token_attention: true`): a mean over ~110 prompt tokens or ~30 reasoning tokens
+keeps what the tokens share and blurs what tells them apart (which card is where, which place the
+reasoning named). With it, every block also cross-attends, after its self-attention, to the VLM's
+token states (`TokenContext`): observation blocks to the prompt tokens, reasoning blocks to the
+prompt and the reasoning tokens. Each state enters through a linear map plus an embedding of its
+M-RoPE position (temporal, height, width): the VLM's hidden states carry positions only through
+rotary attention, and a head that must find a card in the image needs them. The cross-attention's
+output gate starts at zero, so a head given token attention computes what it computed before
+(`add_token_attention`: stage 2 can start from a stage-1 head without it).
+
 Sampling calls the head once per DDIM step with the same state and embeddings; only the timestep
 changes. `denoiser(timesteps, ...)` therefore computes every condition and every block's AdaLN
 modulation for all steps in one batched pass up front, and returns a `predict_noise(sample, t)`
@@ -21,6 +31,7 @@ that runs only the token path: the same numbers as calling the head per step, le
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -48,8 +59,75 @@ def projection(in_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
 
 
+POSITION_FREQUENCIES = 16  # sinusoid pairs per M-RoPE position component
+
+
+@dataclass
+class TokenContext:
+    """The VLM token states an attending head reads, one row per example: states (B, T, D) last
+    hidden states; positions (B, T, 3) their M-RoPE position ids (temporal, height, width);
+    reasoning (B, T) bool, True for reasoning tokens, False for prompt tokens; valid (B, T) bool,
+    False for padding."""
+
+    states: torch.Tensor
+    positions: torch.Tensor
+    reasoning: torch.Tensor
+    valid: torch.Tensor
+
+    def __post_init__(self) -> None:
+        batch, length = self.states.shape[:2]
+        if (self.positions.shape != (batch, length, 3) or self.reasoning.shape != (batch, length)
+                or self.valid.shape != (batch, length)):
+            raise ValueError(f"token context of states {tuple(self.states.shape)} needs positions (B, T, 3) and "
+                             f"(B, T) masks, got {tuple(self.positions.shape)}, {tuple(self.reasoning.shape)}, "
+                             f"{tuple(self.valid.shape)}")
+        if not bool(((self.valid & ~self.reasoning).any(dim=1)).all()):
+            raise ValueError("every example of a token context needs at least one prompt token")
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "TokenContext":
+        return TokenContext(self.states.to(device, dtype), self.positions.to(device), self.reasoning.to(device),
+                            self.valid.to(device))
+
+
+class ContextEncoder(nn.Module):
+    """TokenContext -> (B, T, W): each state mapped into the head's width, plus embeddings of its
+    M-RoPE position and of its kind (prompt or reasoning token)."""
+
+    def __init__(self, embedding_dim: int, width: int) -> None:
+        super().__init__()
+        self.states = nn.Linear(embedding_dim, width)
+        self.position = nn.Linear(3 * 2 * POSITION_FREQUENCIES, width)
+        self.kind = nn.Embedding(2, width)
+        self.norm = nn.LayerNorm(width, eps=1e-6)
+        frequencies = torch.exp(-math.log(1000.0) * torch.arange(POSITION_FREQUENCIES) / POSITION_FREQUENCIES)
+        self.register_buffer("frequencies", frequencies, persistent=False)
+
+    def forward(self, context: TokenContext) -> torch.Tensor:
+        angles = context.positions.float()[..., None] * self.frequencies  # (B, T, 3, F)
+        features = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1).flatten(2)  # (B, T, 6F)
+        dtype = self.states.weight.dtype
+        encoded = (self.states(context.states.to(dtype)) + self.position(features.to(dtype))
+                   + self.kind(context.reasoning.long()))
+        return self.norm(encoded)
+
+
+class CrossAttention(nn.Module):
+    """x (B, L, W) attends to memory (B, T, W) except where `ignore` (B, T) is True; the residual
+    is gated per channel by a zero-initialised gate (the block starts as it was without it)."""
+
+    def __init__(self, width: int, num_heads: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width, eps=1e-6)
+        self.attn = nn.MultiheadAttention(width, num_heads, batch_first=True)
+        self.gate = nn.Parameter(torch.zeros(width))
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, ignore: torch.Tensor) -> torch.Tensor:
+        attended = self.attn(self.norm(x), memory, memory, key_padding_mask=ignore, need_weights=False)[0]
+        return x + self.gate * attended
+
+
 class DiTBlock(nn.Module):
-    def __init__(self, width: int, num_heads: int, mlp_ratio: float) -> None:
+    def __init__(self, width: int, num_heads: int, mlp_ratio: float, token_attention: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.attn = nn.MultiheadAttention(width, num_heads, batch_first=True)
@@ -59,15 +137,20 @@ class DiTBlock(nn.Module):
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         nn.init.zeros_(self.adaLN_modulation[1].weight)
         nn.init.zeros_(self.adaLN_modulation[1].bias)
+        self.cross_attention = CrossAttention(width, num_heads) if token_attention else None
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None,
-                modulation: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, L, W), condition (B, W) or its precomputed `adaLN_modulation` (B, 6W) -> (B, L, W)."""
+                modulation: torch.Tensor | None = None, memory: torch.Tensor | None = None,
+                ignore: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, W), condition (B, W) or its precomputed `adaLN_modulation` (B, 6W) -> (B, L, W);
+        with token attention also the encoded context `memory` (B, T, W) and `ignore` (B, T)."""
         if modulation is None:
             modulation = self.adaLN_modulation(condition)
         shift1, scale1, gate1, shift2, scale2, gate2 = modulation.chunk(6, dim=-1)
         h = modulate(self.norm1(x), shift1, scale1)
         x = x + gate1[:, None] * self.attn(h, h, h, need_weights=False)[0]
+        if self.cross_attention is not None:
+            x = self.cross_attention(x, memory, ignore)
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
@@ -101,8 +184,10 @@ class ReasoningFollowingHead(nn.Module):
         self.observation_proj = projection(embedding_dim, width)
         self.state_cond = nn.Linear(config.state_dim, width)
         self.reasoning_proj = projection(embedding_dim, width)
-        self.blocks = nn.ModuleList([DiTBlock(width, config.num_heads, config.mlp_ratio) for _ in range(config.depth)])
+        self.blocks = nn.ModuleList([DiTBlock(width, config.num_heads, config.mlp_ratio, config.token_attention)
+                                     for _ in range(config.depth)])
         self.final = FinalLayer(width, config.action_dim)
+        self.context_encoder = ContextEncoder(embedding_dim, width) if config.token_attention else None
 
     def condition_names(self) -> list[str]:
         """Which embedding conditions each block: 'observation' or 'reasoning'."""
@@ -129,31 +214,57 @@ class ReasoningFollowingHead(nn.Module):
         blocks = [block.adaLN_modulation(conditions[name]) for block, name in zip(self.blocks, names)]
         return blocks, self.final.adaLN_modulation(conditions[names[-1]])
 
+    def memory(self, context: TokenContext | None) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """Token attention's encoded context (B, T, W) and each block's `ignore` mask (B, T):
+        observation blocks see the prompt tokens, reasoning blocks the reasoning tokens as well."""
+        if self.context_encoder is None:
+            return None
+        if context is None:
+            raise ValueError("a token-attention head needs the VLM's token states (a TokenContext)")
+        ignore = {"observation": ~(context.valid & ~context.reasoning), "reasoning": ~context.valid}
+        return self.context_encoder(context), [ignore[name] for name in self.condition_names()]
+
     def tokens(self, noisy_actions: torch.Tensor, state_token: torch.Tensor, blocks: list[torch.Tensor],
-               final: torch.Tensor) -> torch.Tensor:
+               final: torch.Tensor, memory: tuple[torch.Tensor, list[torch.Tensor]] | None = None) -> torch.Tensor:
         """The token path: noisy_actions (B, H, A), state_token (B, 1, W) -> predicted noise (B, H, A)."""
         x = torch.cat([state_token, self.action_in(noisy_actions)], dim=1) + self.position  # (B, 1+H, W)
-        for block, modulation in zip(self.blocks, blocks):
-            x = block(x, modulation=modulation)
+        encoded, ignores = memory if memory is not None else (None, [None] * len(self.blocks))
+        for block, modulation, ignore in zip(self.blocks, blocks, ignores):
+            x = block(x, modulation=modulation, memory=encoded, ignore=ignore)
         return self.final(x[:, 1:], modulation=final)
 
     def forward(self, noisy_actions: torch.Tensor, timesteps: torch.Tensor, state: torch.Tensor,
-                observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor | None) -> torch.Tensor:
+                observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor | None,
+                context: TokenContext | None = None) -> torch.Tensor:
         blocks, final = self.modulations(self.conditions(timesteps, state, observation_embedding, reasoning_embedding))
-        return self.tokens(noisy_actions, self.state_in(state)[:, None], blocks, final)
+        return self.tokens(noisy_actions, self.state_in(state)[:, None], blocks, final, self.memory(context))
 
     def denoiser(self, timesteps: list[int], state: torch.Tensor, observation_embedding: torch.Tensor,
-                 reasoning_embedding: torch.Tensor | None):
+                 reasoning_embedding: torch.Tensor | None, context: TokenContext | None = None):
         """`predict_noise(sample (B, H, A), t (B,)) -> (B, H, A)` for sampling at these timesteps,
-        with every sample-independent term computed once for all of them."""
+        with every sample-independent term (the encoded token context too) computed once for all of them."""
         batch = state.shape[0]
         steps = torch.tensor(timesteps, device=state.device).repeat_interleave(batch)  # (K*B,) step-major
         blocks, final = self.modulations(self.conditions(steps, state, observation_embedding, reasoning_embedding))
         state_token = self.state_in(state)[:, None]  # (B, 1, W)
+        memory = self.memory(context)
         rows = {step: slice(k * batch, (k + 1) * batch) for k, step in enumerate(timesteps)}
 
         def predict_noise(sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             row = rows[int(t[0])]
-            return self.tokens(sample, state_token, [m[row] for m in blocks], final[row])
+            return self.tokens(sample, state_token, [m[row] for m in blocks], final[row], memory)
 
         return predict_noise
+
+
+def add_token_attention(head: ReasoningFollowingHead, embedding_dim: int) -> ReasoningFollowingHead:
+    """A head with token attention that computes what `head` computes (its weights copied, the new
+    cross-attention gated shut), for training token attention on top of a head trained without it."""
+    if head.config.token_attention:
+        return head
+    parameter = next(head.parameters())
+    attending = ReasoningFollowingHead(replace(head.config, token_attention=True), embedding_dim)
+    missing, unexpected = attending.load_state_dict(head.state_dict(), strict=False)
+    if unexpected or not all(".cross_attention." in key or key.startswith("context_encoder.") for key in missing):
+        raise RuntimeError(f"head weights do not fit a token-attention head: missing {missing}, unexpected {unexpected}")
+    return attending.to(parameter.device, parameter.dtype)

@@ -10,7 +10,9 @@ Inference (reason, then act), batch of one observation:
     actions = model.sample_actions(reasoning.observation_embedding, reasoning.embedding,
                                    state, generator=torch.Generator().manual_seed(0))  # (1, H, A)
 `embed_observation(images, instruction)` gives the observation embedding alone (one prefill, no
-text), for a runtime that refreshes observations faster than it regenerates reasoning.
+text), for a runtime that refreshes observations faster than it regenerates reasoning. A head with
+token attention (`action_head.token_attention`) also needs `context=reasoning.context`, the token
+states behind both embeddings (`TokenContext`).
 
 Training: `model(batch, state=..., actions=..., action_mask=...)` with `batch` from
 `model.processor.collate([...encode(images, instruction, target_text)...])` returns
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from chatvla2.model import backbone, decoding
-from chatvla2.model.action_head import ReasoningFollowingHead
+from chatvla2.model.action_head import ReasoningFollowingHead, TokenContext
 from chatvla2.model.config import ChatVLA2Config, preset
 from chatvla2.model.diffusion import NoiseScheduler
 from chatvla2.model.moe import RoutingStats
@@ -59,6 +61,7 @@ class DecodedReasoning:
     token_ids: list[int]
     embedding: torch.Tensor  # (1, D) mean hidden state of the generated tokens
     observation_embedding: torch.Tensor  # (1, D) mean hidden state of the prompt tokens
+    context: TokenContext  # every prompt and generated token's hidden state (token attention)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -134,7 +137,9 @@ class ChatVLA2Model(nn.Module):
         reasoning = masked_mean(hidden, batch["target_mask"].to(self.device))  # (B, D)
         diffusion_loss = zero
         if actions is not None:
-            diffusion_loss = self.diffusion_loss(observation, reasoning, state, actions, action_mask, generator)
+            context = self.batch_context(batch, hidden) if self.config.action_head.token_attention else None
+            diffusion_loss = self.diffusion_loss(observation, reasoning, state, actions, action_mask, generator,
+                                                 context)
         router = backbone.router_loss(self.vlm)
         cfg = self.config
         loss = cfg.lm_loss_weight * lm_loss + cfg.diffusion_loss_weight * diffusion_loss + cfg.router_loss_weight * router
@@ -142,8 +147,9 @@ class ChatVLA2Model(nn.Module):
 
     def diffusion_loss(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor | None,
                        actions: torch.Tensor, action_mask: torch.Tensor | None = None,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """DDPM epsilon-prediction MSE. observation/reasoning (B, D), state (B, S), actions (B, H, A)."""
+                       generator: torch.Generator | None = None, context: TokenContext | None = None) -> torch.Tensor:
+        """DDPM epsilon-prediction MSE. observation/reasoning (B, D), state (B, S), actions (B, H, A);
+        `context`: the token states (a token-attention head only)."""
         head = self.config.action_head
         if state is None:
             raise ValueError("training with actions needs the robot state (B, state_dim)")
@@ -156,12 +162,40 @@ class ChatVLA2Model(nn.Module):
         noise = torch.randn(scaled.shape, generator=generator, device=noise_device, dtype=scaled.dtype).to(self.device)
         timesteps = self.scheduler.sample_timesteps(scaled.shape[0], noise_device, generator).to(self.device)
         noisy = self.scheduler.add_noise(scaled, noise, timesteps)
-        predicted = self.head(noisy, timesteps, state, observation, reasoning)  # (B, H, A)
+        if context is not None:
+            context = context.to(self.device, observation.dtype)
+        predicted = self.head(noisy, timesteps, state, observation, reasoning, context)  # (B, H, A)
         per_example = F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2))  # (B,)
         if action_mask is None:
             return per_example.mean()
         mask = action_mask.to(self.device, per_example.dtype)
         return (per_example * mask).sum() / mask.sum().clamp_min(1.0)
+
+    def batch_context(self, batch: dict[str, torch.Tensor], hidden: torch.Tensor) -> TokenContext:
+        """The token context of a processor batch's last hidden states (B, T, D): its prompt and
+        target tokens (a prefix of each row: the processor pads on the right), trimmed to the
+        longest row."""
+        inputs = {key: batch[key].to(self.device) for key in TRAINING_INPUTS if key in batch}
+        positions, _ = self.vlm.model.get_rope_index(inputs["input_ids"], inputs["mm_token_type_ids"],
+                                                     image_grid_thw=inputs.get("image_grid_thw"),
+                                                     attention_mask=inputs.get("attention_mask"))  # (3, B, T)
+        reasoning = batch["target_mask"].to(self.device)
+        valid = batch["prompt_mask"].to(self.device) | reasoning
+        length = int(valid.sum(dim=1).max())
+        return TokenContext(hidden[:, :length], positions.permute(1, 2, 0)[:, :length], reasoning[:, :length],
+                            valid[:, :length])
+
+    def inference_context(self, prefilled: decoding.Prefilled, reasoning: decoding.ReasoningStates) -> TokenContext:
+        """One observation's prompt tokens followed by a reasoning's tokens, placed right after this
+        prompt as in training (the reasoning may have been decoded from an earlier frame)."""
+        if prefilled.hidden is None or prefilled.position_ids is None:
+            raise ValueError("token context needs a prefill that kept its hidden states")
+        count = reasoning.states.shape[1]
+        text = prefilled.length + prefilled.rope_delta.reshape(()) + torch.arange(count, device=self.device)
+        positions = torch.cat([prefilled.position_ids[:, 0].T, text[:, None].expand(count, 3)], dim=0)  # (T+N, 3)
+        states = torch.cat([prefilled.hidden, reasoning.states.to(prefilled.hidden.dtype)], dim=1)  # (1, T+N, D)
+        is_reasoning = torch.arange(positions.shape[0], device=self.device) >= prefilled.length
+        return TokenContext(states, positions[None], is_reasoning[None], torch.ones_like(is_reasoning)[None])
 
     def prefill_inputs(self, images, instruction: str) -> dict[str, torch.Tensor]:
         """The processor's batch of one observation on the model's device, ready for `prefill`."""
@@ -178,20 +212,23 @@ class ChatVLA2Model(nn.Module):
         Call `model.eval()` first: in training mode the routers add noise."""
         max_new_tokens = self.config.max_reasoning_tokens if max_new_tokens is None else max_new_tokens
         prefilled = decoding.prefill(self, self.prefill_inputs(images, instruction), keep_cache=True)
-        tokens, embedding = decoding.decode_greedy(self, prefilled, max_new_tokens)
-        return DecodedReasoning(self.processor.decode(tokens), tokens, embedding, prefilled.observation_embedding)
+        tokens, reasoning = decoding.decode_greedy(self, prefilled, max_new_tokens)
+        return DecodedReasoning(self.processor.decode(tokens), tokens, reasoning.embedding,
+                                prefilled.observation_embedding, self.inference_context(prefilled, reasoning))
 
     @torch.no_grad()
     def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,
                        state: torch.Tensor | np.ndarray, generator: torch.Generator | None = None,
                        steps: int | None = None, precomputed_conditions: bool = True,
-                       inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> torch.Tensor:
+                       inpaint: tuple[np.ndarray, np.ndarray] | None = None,
+                       context: TokenContext | None = None) -> torch.Tensor:
         """DDIM sampling of an action chunk: embeddings (B, D), state (B, S) or (S,) physical units
         -> actions (B, H, A) physical units. A seeded `generator` makes the result deterministic.
         `precomputed_conditions=False` calls the whole head per step (the benchmark's baseline).
         inpaint (target (H, A) physical units, weights (H,)): real-time chunking; the rows with
         weight 1 come out equal to target up to the normalisation's round trip (the runtime then
-        copies them exactly; policy/realtime_chunking.py)."""
+        copies them exactly; policy/realtime_chunking.py).
+        context: the token states behind the embeddings (a token-attention head needs them)."""
         head = self.config.action_head
         state = torch.as_tensor(state, dtype=observation_embedding.dtype, device=self.device)
         if state.ndim == 1:
@@ -200,14 +237,16 @@ class ChatVLA2Model(nn.Module):
             raise ValueError(f"state must have {head.state_dim} values, got {tuple(state.shape)}")
         state = self.action_stats.normalize_state(state)  # (B, S)
         batch = observation_embedding.shape[0]
+        if context is not None:
+            context = context.to(self.device, observation_embedding.dtype)
 
         steps = steps or head.inference_steps
         if precomputed_conditions:  # every step's AdaLN modulations in one batched pass
             predict_noise = self.head.denoiser(self.scheduler.inference_timesteps(steps), state,
-                                               observation_embedding, reasoning_embedding)
+                                               observation_embedding, reasoning_embedding, context)
         else:
             def predict_noise(sample: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-                return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding)
+                return self.head(sample, timesteps, state, observation_embedding, reasoning_embedding, context)
 
         guide = None
         if inpaint is not None:

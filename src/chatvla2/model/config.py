@@ -63,6 +63,9 @@ class ActionHeadConfig:
     num_heads: int = 16
     mlp_ratio: float = 4.0
     reasoning_following: bool = True
+    # Every block also cross-attends to the VLM's token states (prompt tokens; the reasoning's too
+    # in the reasoning half), not only to their means (action_head.py, "Token attention").
+    token_attention: bool = False
     train_timesteps: int = 100
     inference_steps: int = 10
 

@@ -47,7 +47,7 @@ class TwoRateModel(Protocol):
 
     def reason(self, encoded: Any, max_new_tokens: int) -> tuple[str, Any]: ...
 
-    def act(self, encoded: Any, reasoning_embedding: Any, observation: Observation,
+    def act(self, encoded: Any, reasoning: Any, observation: Observation,
             inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray: ...
 
 
@@ -74,7 +74,8 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class FinishedReasoning:
-    """One finished reasoning: its text, the model's embedding of it, and what it was made from."""
+    """One finished reasoning: its text, the model's encoding of it (what `reason` returned, for
+    `act`), and what it was made from."""
 
     text: str
     embedding: Any

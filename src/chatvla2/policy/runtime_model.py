@@ -21,7 +21,7 @@ import torch
 
 from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
-from chatvla2.model.decoding import PREFILL_INPUTS, Prefilled, decode_greedy, prefill
+from chatvla2.model.decoding import PREFILL_INPUTS, Prefilled, ReasoningStates, decode_greedy, prefill
 from chatvla2.policy.interface import Observation
 
 
@@ -75,24 +75,27 @@ class ChatVLA2TwoRateModel:
         inputs = self.upload(self.model.processor(observation.images, observation.instruction))
         return prefill(self.model, inputs, keep_cache, self.backbone_lock)
 
-    def reason(self, encoded: Prefilled, max_new_tokens: int) -> tuple[str, torch.Tensor]:
-        """Greedy decoding from the prompt's KV cache. -> (text, (1, D) mean hidden of the tokens)."""
-        tokens, embedding = decode_greedy(self.model, encoded, max_new_tokens, self.backbone_lock, self.stop_at_end)
-        return self.model.processor.decode(tokens), embedding
+    def reason(self, encoded: Prefilled, max_new_tokens: int) -> tuple[str, ReasoningStates]:
+        """Greedy decoding from the prompt's KV cache. -> (text, the tokens' hidden states and mean)."""
+        tokens, reasoning = decode_greedy(self.model, encoded, max_new_tokens, self.backbone_lock, self.stop_at_end)
+        return self.model.processor.decode(tokens), reasoning
 
     def state_of(self, observation: Observation) -> np.ndarray:
         return columns_by_name(observation.joint_names, observation.joint_positions, self.joint_names,
                                "observation (joints the model reads)")  # (S,)
 
     @torch.inference_mode()
-    def act(self, encoded: Prefilled, reasoning_embedding: torch.Tensor, observation: Observation,
+    def act(self, encoded: Prefilled, reasoning: ReasoningStates, observation: Observation,
             inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(H, A) absolute targets. A fixed seed per call keeps chunks repeatable for one input.
-        inpaint: real-time chunking's (target (H, A), weights (H,)), see realtime_chunking.py."""
+        inpaint: real-time chunking's (target (H, A), weights (H,)), see realtime_chunking.py. A
+        token-attention head reads this frame's prompt tokens and the reasoning's tokens."""
         state = torch.as_tensor(self.state_of(observation), dtype=self.dtype)
         generator = torch.Generator(device=self.model.device).manual_seed(self.seed)
-        actions = self.model.sample_actions(encoded.observation_embedding, reasoning_embedding, state,
+        context = (self.model.inference_context(encoded, reasoning)
+                   if self.model.config.action_head.token_attention else None)
+        actions = self.model.sample_actions(encoded.observation_embedding, reasoning.embedding, state,
                                             generator=generator, steps=self.denoising_steps,
                                             precomputed_conditions=self.precomputed_conditions,
-                                            inpaint=inpaint)  # (1, H, A)
+                                            inpaint=inpaint, context=context)  # (1, H, A)
         return actions[0].float().cpu().numpy()

@@ -31,7 +31,7 @@ from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
 from chatvla2.policy.runtime import AsyncReasoningRuntime, RuntimeConfig
-from chatvla2.model.decoding import PREFILL_INPUTS
+from chatvla2.model.decoding import PREFILL_INPUTS, Prefilled, ReasoningStates
 from chatvla2.policy.runtime_model import ChatVLA2TwoRateModel
 from chatvla2.policy.warmup import warm_up
 
@@ -93,16 +93,24 @@ class NaiveBaseline:
         prompt_hidden = out.hidden_states[0][-1]  # (1, T, D)
         generated = torch.cat([step[-1] for step in out.hidden_states[1:]], dim=1)  # (1, n - 1, D)
         observation_embedding, reasoning_embedding = prompt_hidden.mean(dim=1), generated.mean(dim=1)
+        context = None
+        if model.config.action_head.token_attention:  # the same token states, positions from the prompt
+            positions, rope_delta = model.vlm.model.get_rope_index(
+                inputs["input_ids"], inputs["mm_token_type_ids"], image_grid_thw=inputs.get("image_grid_thw"))
+            prompt = Prefilled(observation_embedding, hidden=prompt_hidden, position_ids=positions,
+                               rope_delta=rope_delta, length=prompt_hidden.shape[1])
+            context = model.inference_context(prompt, ReasoningStates(reasoning_embedding, generated))
         state = torch.as_tensor(observation.joint_positions, dtype=self.dtype, device=model.device)[None]
         if self.ddim_steps:
             actions = model.sample_actions(observation_embedding, reasoning_embedding, state, steps=self.ddim_steps,
-                                           precomputed_conditions=False)
+                                           precomputed_conditions=False, context=context)
         else:
-            actions = self.ddpm(observation_embedding, reasoning_embedding, model.action_stats.normalize_state(state))
+            actions = self.ddpm(observation_embedding, reasoning_embedding, model.action_stats.normalize_state(state),
+                                context)
         text = model.processor.decode(out.sequences[0, inputs["input_ids"].shape[1]:].tolist())
         return PolicyOutput(text, self.robot.command_names, actions[0].float().cpu().numpy(), model.config.step_dt_s)
 
-    def ddpm(self, observation_embedding, reasoning_embedding, state) -> torch.Tensor:
+    def ddpm(self, observation_embedding, reasoning_embedding, state, context=None) -> torch.Tensor:
         """Ancestral DDPM sampling over all training timesteps (the textbook loop)."""
         model, head = self.model, self.model.config.action_head
         alphas_cumprod = model.scheduler.alphas_cumprod
@@ -112,7 +120,7 @@ class NaiveBaseline:
             alpha_bar_prev = float(alphas_cumprod[step - 1]) if step > 0 else 1.0
             alpha = alpha_bar / alpha_bar_prev
             t = torch.full((1,), step, device=model.device, dtype=torch.long)
-            eps = model.head(sample, t, state, observation_embedding, reasoning_embedding)
+            eps = model.head(sample, t, state, observation_embedding, reasoning_embedding, context)
             sample = (sample - (1 - alpha) / math.sqrt(1 - alpha_bar) * eps) / math.sqrt(alpha)
             if step > 0:
                 sigma = math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha))

@@ -7,6 +7,9 @@ only indexes them and runs the head.
 
 Memory: 2 * D floats per frame plus the state and chunk (tiny preset, 16,800 frames: ~26 MB; the
 paper preset, D = 1536: 12 kB per frame, so ~12 GB for a million frames; leave the cache off there).
+A head with token attention also needs every token's state: kept in float16 with its M-RoPE
+position, T * (2 D + 8) bytes per frame (tiny, T ~ 150 prompt and reasoning tokens: ~40 kB, so
+~1.3 GB for 33,600 frames).
 The file `frame_embeddings.pt` in the run's folder keeps the cache for a resumed run; it is reused
 only when it was made from the same model weights, episodes and reasoning texts (a fingerprint).
 """
@@ -19,8 +22,10 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
+from chatvla2.model.action_head import TokenContext
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.train.samples import RobotTrainingSet
 from chatvla2.train.stages import frame_embeddings, robot_batch
@@ -30,8 +35,11 @@ CACHE_FILE = "frame_embeddings.pt"
 
 
 def fingerprint(model: ChatVLA2Model, dataset: RobotTrainingSet, texts: list[str]) -> str:
-    """A digest of the VLM's weights, the episode files (path, size, mtime) and the texts."""
+    """A digest of the VLM's weights, the episode files (path, size, mtime), the texts and whether
+    token states are kept."""
     digest = hashlib.sha256()
+    if model.config.action_head.token_attention:
+        digest.update(b"token states")
     for name, tensor in sorted(model.vlm.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -44,19 +52,38 @@ def fingerprint(model: ChatVLA2Model, dataset: RobotTrainingSet, texts: list[str
     return digest.hexdigest()
 
 
+CONTEXT_KEYS = ("context_states", "context_positions", "context_reasoning", "context_valid")
+
+
+def padded(parts: list[torch.Tensor], length: int) -> torch.Tensor:
+    """(B_i, T_i, ...) tensors -> (sum B_i, length, ...), zero-padded along T."""
+    return torch.cat([F.pad(p, (0, 0) * (p.ndim - 2) + (0, length - p.shape[1])) for p in parts])
+
+
 class FrameEmbeddings:
-    """Per training position: observation (N, D), reasoning (N, D), state (N, S), actions (N, H, A)."""
+    """Per training position: observation (N, D), reasoning (N, D), state (N, S), actions (N, H, A)
+    and, for a token-attention head, the token context (N, T, ...) in `context` (else None)."""
 
     def __init__(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor,
-                 actions: torch.Tensor) -> None:
+                 actions: torch.Tensor, context: dict[str, torch.Tensor] | None = None) -> None:
         self.observation, self.reasoning, self.state, self.actions = observation, reasoning, state, actions
+        self.context = context
 
     def __len__(self) -> int:
         return self.observation.shape[0]
 
-    def take(self, positions: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def take(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                   TokenContext | None]:
+        """The rows at `positions`; their token context trimmed to the longest of them."""
         index = torch.as_tensor(np.asarray(positions, dtype=np.int64))
-        return self.observation[index], self.reasoning[index], self.state[index], self.actions[index]
+        context = None
+        if self.context is not None:
+            valid = self.context["context_valid"][index]
+            length = int(valid.sum(dim=1).max())
+            context = TokenContext(self.context["context_states"][index, :length].float(),
+                                   self.context["context_positions"][index, :length].long(),
+                                   self.context["context_reasoning"][index, :length], valid[:, :length])
+        return self.observation[index], self.reasoning[index], self.state[index], self.actions[index], context
 
     @classmethod
     def build(cls, model: ChatVLA2Model, dataset: RobotTrainingSet, reasoning_of_episode: Callable[[int], str],
@@ -76,23 +103,34 @@ class FrameEmbeddings:
             else:
                 if saved.get("fingerprint") == key:
                     LOG.info("frame embeddings of %d frames reused from %s", saved["observation"].shape[0], path)
-                    return cls(saved["observation"], saved["reasoning"], saved["state"], saved["actions"])
+                    context = {k: saved[k] for k in CONTEXT_KEYS} if CONTEXT_KEYS[0] in saved else None
+                    return cls(saved["observation"], saved["reasoning"], saved["state"], saved["actions"], context)
                 LOG.info("frame embedding cache %s was made from other weights or data: recomputing", path)
-        parts: dict[str, list[torch.Tensor]] = {"observation": [], "reasoning": [], "state": [], "actions": []}
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in ("observation", "reasoning", "state", "actions")
+                                                + CONTEXT_KEYS}
         positions = range(len(dataset))
         bar = tqdm(range(0, len(dataset), batch_size), desc="stage 2: embedding frames", disable=not show_progress,
                    dynamic_ncols=True, mininterval=2.0)
         for start in bar:
             samples = [dataset.robot_sample(p) for p in positions[start:start + batch_size]]
             batch, state, actions = robot_batch(model, samples, [texts[s.episode] for s in samples])
-            observation, reasoning = frame_embeddings(model, batch)
+            observation, reasoning, context = frame_embeddings(model, batch)
             for name, value in (("observation", observation), ("reasoning", reasoning), ("state", state),
                                 ("actions", actions)):
                 parts[name].append(value.detach().cpu().float())
-        tensors = {name: torch.cat(values) for name, values in parts.items()}
+            if context is not None:
+                parts["context_states"].append(context.states.detach().cpu().half())
+                parts["context_positions"].append(context.positions.cpu().to(torch.int16))
+                parts["context_reasoning"].append(context.reasoning.cpu())
+                parts["context_valid"].append(context.valid.cpu())
+        tensors = {name: torch.cat(parts[name]) for name in ("observation", "reasoning", "state", "actions")}
+        if parts["context_states"]:
+            length = max(p.shape[1] for p in parts["context_states"])
+            tensors.update({name: padded(parts[name], length) for name in CONTEXT_KEYS})
+        context = {k: tensors[k] for k in CONTEXT_KEYS} if CONTEXT_KEYS[0] in tensors else None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial")
             torch.save({"fingerprint": key, **tensors}, partial)
             partial.replace(path)  # atomic: a crash mid-write leaves no half file under the real name
-        return cls(tensors["observation"], tensors["reasoning"], tensors["state"], tensors["actions"])
+        return cls(tensors["observation"], tensors["reasoning"], tensors["state"], tensors["actions"], context)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from chatvla2.model.action_head import TokenContext
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
 from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
@@ -94,19 +95,23 @@ def freeze_vlm(model: ChatVLA2Model) -> None:
     model.vlm.eval()
 
 
-def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor, TokenContext | None]:
     """The frozen VLM's (observation (B, D), reasoning (B, D)) embeddings of a processor batch:
-    the mean hidden state of the prompt tokens and of the target (reasoning) tokens."""
+    the mean hidden state of the prompt tokens and of the target (reasoning) tokens; and, for a
+    head with token attention, the token states themselves (else None)."""
     with torch.no_grad():
         model.vlm.model.rope_deltas = None
         hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
         observation = masked_mean(hidden, batch["prompt_mask"].to(model.device))
         reasoning = masked_mean(hidden, batch["target_mask"].to(model.device))
-    return observation, reasoning
+        context = model.batch_context(batch, hidden) if model.config.action_head.token_attention else None
+    return observation, reasoning, context
 
 
 class HeadTrainingStep(nn.Module):
-    """Stage 2's forward: (observation, reasoning) embeddings of the frozen VLM -> the head's loss.
+    """Stage 2's forward: (observation, reasoning) embeddings of the frozen VLM (and, for a
+    token-attention head, its token states) -> the head's loss.
 
     A module of its own so that DistributedDataParallel can wrap it (DDP hooks `forward`); the
     VLM's parameters are frozen, so DDP synchronises the head's gradients only.
@@ -117,8 +122,8 @@ class HeadTrainingStep(nn.Module):
         self.model = model
 
     def forward(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor,
-                actions: torch.Tensor) -> torch.Tensor:
-        return self.model.diffusion_loss(observation, reasoning, state, actions)
+                actions: torch.Tensor, context: TokenContext | None = None) -> torch.Tensor:
+        return self.model.diffusion_loss(observation, reasoning, state, actions, context=context)
 
 
 class OwnReasoningCache:

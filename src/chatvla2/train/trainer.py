@@ -22,6 +22,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from chatvla2.model.action_head import add_token_attention
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.model.normalization import ActionStats
 from chatvla2.train import checkpointing, distributed, fsdp
@@ -65,6 +66,8 @@ def override_config(base, config: TrainConfig) -> None:
         base.moe = dataclasses.replace(base.moe, kind=config.model.moe_kind)
     if config.model.reasoning_following is not None:
         base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
+    if config.model.token_attention is not None:
+        base.action_head = dataclasses.replace(base.action_head, token_attention=config.model.token_attention)
     if config.model.image_crops is not None:
         base.image_crops = dict(config.model.image_crops)
 
@@ -78,18 +81,28 @@ def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
     head = model.config.action_head
     if config.model.reasoning_following is not None:
         head = dataclasses.replace(head, reasoning_following=config.model.reasoning_following)
+    if config.model.token_attention is not None:
+        head = dataclasses.replace(head, token_attention=config.model.token_attention)
     model.config.action_head = head
     model.head = ReasoningFollowingHead(head, model.config.text_hidden_size).to(model.device)
 
 
 def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
-    """A checkpoint's architecture is fixed: an override that contradicts it is an error."""
+    """A checkpoint's architecture is fixed: an override that contradicts it is an error. The one
+    addition allowed is `model.token_attention: true` on a head without it: the head gains
+    cross-attention gated shut (`add_token_attention`), so it starts from what it computed."""
     if config.model.moe_kind not in (None, model.config.moe.kind):
         raise ValueError(f"model.moe_kind '{config.model.moe_kind}' contradicts checkpoint "
                          f"'{config.model.init_from}' (moe.kind '{model.config.moe.kind}')")
     wanted = config.model.reasoning_following
     if wanted is not None and wanted != model.config.action_head.reasoning_following:
         raise ValueError(f"model.reasoning_following {wanted} contradicts checkpoint '{config.model.init_from}'")
+    attending = config.model.token_attention
+    if attending is False and model.config.action_head.token_attention:
+        raise ValueError(f"model.token_attention false contradicts checkpoint '{config.model.init_from}'")
+    if attending and not model.config.action_head.token_attention:
+        model.head = add_token_attention(model.head, model.config.text_hidden_size)
+        model.config.action_head = model.head.config
     if config.model.image_crops is not None and dict(config.model.image_crops) != model.config.image_crops:
         raise ValueError(f"model.image_crops {config.model.image_crops} contradicts checkpoint "
                          f"'{config.model.init_from}' ({model.config.image_crops})")
@@ -236,15 +249,15 @@ class Trainer:
         else:
             if self.cache is not None:  # stage 2: the frozen VLM's embeddings, cached or computed now
                 if self.frames is not None:
-                    observation, reasoning, state, actions = self.frames.take(positions)
+                    observation, reasoning, state, actions, context = self.frames.take(positions)
                 else:
                     samples = [self.dataset.robot_sample(int(p)) for p in positions]
                     batch, state, actions = robot_batch(self.model, samples,
                                                         [self.cache.get(s.episode) for s in samples])
-                    observation, reasoning = frame_embeddings(self.model, batch)
+                    observation, reasoning, context = frame_embeddings(self.model, batch)
                 state = self.noisy_state(state, step, rank)
                 loss = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
-                                        actions.to(device))
+                                        actions.to(device), context)
                 values = {"diffusion_loss": loss.item()}
             else:
                 samples = [self.dataset.robot_sample(int(p)) for p in positions]
