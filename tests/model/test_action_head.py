@@ -154,13 +154,13 @@ def with_states(context: TokenContext, change: torch.Tensor) -> TokenContext:
                         context.valid)
 
 
-def open_gates(model):
-    """Token attention starts gated shut; give the gates values (as training does)."""
+def open_cross_attention(model):
+    """Token attention starts with its output projection at zero; give it values (as training does)."""
     generator = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for block in model.blocks:
-            gate = block.cross_attention.gate
-            gate.copy_(torch.randn(gate.shape, generator=generator))
+            out = block.cross_attention.attn.out_proj
+            out.weight.copy_(torch.randn(out.weight.shape, generator=generator) * 0.2)
 
 
 def test_token_attention_starts_as_the_head_it_was_added_to_and_then_reads_the_tokens():
@@ -169,10 +169,10 @@ def test_token_attention_starts_as_the_head_it_was_added_to_and_then_reads_the_t
     attending = add_token_attention(plain, EMBED).eval()
     assert attending.config.token_attention and not plain.config.token_attention
     args, context = inputs(), token_context()
-    torch.testing.assert_close(attending(*args, context), plain(*args))  # gates shut: the same numbers
+    torch.testing.assert_close(attending(*args, context), plain(*args))  # output projection at zero: the same numbers
     with pytest.raises(ValueError, match="TokenContext"):
         attending(*args)
-    open_gates(attending)
+    open_cross_attention(attending)
     prompt_changed = with_states(context, ~context.reasoning)
     assert not torch.allclose(attending(*args, context), attending(*args, prompt_changed))
 
@@ -180,7 +180,7 @@ def test_token_attention_starts_as_the_head_it_was_added_to_and_then_reads_the_t
 def test_observation_blocks_read_prompt_tokens_and_reasoning_blocks_the_reasoning_too():
     model = add_token_attention(head(following=True), EMBED).eval()
     randomise_modulation(model)
-    open_gates(model)
+    open_cross_attention(model)
     args, context = inputs(), token_context()
     reasoning_changed = with_states(context, context.reasoning)
     first, final_a = block_outputs(model, args + (context,))
@@ -189,14 +189,14 @@ def test_observation_blocks_read_prompt_tokens_and_reasoning_blocks_the_reasonin
     assert not torch.allclose(first[2], second[2]) and not torch.allclose(final_a, final_b)
     blind = add_token_attention(head(following=False), EMBED).eval()  # the ablation sees no reasoning at all
     randomise_modulation(blind)
-    open_gates(blind)
+    open_cross_attention(blind)
     torch.testing.assert_close(blind(*args, context), blind(*args, reasoning_changed))
 
 
 def test_padding_tokens_and_precomputed_sampling_change_nothing():
     model = add_token_attention(head(), EMBED).eval()
     randomise_modulation(model)
-    open_gates(model)
+    open_cross_attention(model)
     args, context = inputs(), token_context()
     g = torch.Generator().manual_seed(9)
     padded = TokenContext(torch.cat([context.states, torch.randn(3, 5, EMBED, generator=g)], dim=1),

@@ -31,7 +31,7 @@ def observation(robot, instruction="pick the card that answers the board"):
 
 @pytest.fixture(scope="module")
 def attending_checkpoint(tmp_path_factory):
-    """A tiny model whose head has token attention, its gates and output layers given values (a
+    """A tiny model whose head has token attention, its cross-attention and output layers given values (a
     fresh head's AdaLN-zero output is zero whatever it reads)."""
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp("attending")
@@ -40,7 +40,7 @@ def attending_checkpoint(tmp_path_factory):
     model.config.action_head = model.head.config
     with torch.no_grad():
         for block in model.head.blocks:
-            block.cross_attention.gate.normal_(0.0, 1.0)
+            block.cross_attention.attn.out_proj.weight.normal_(0.0, 0.3)
             block.adaLN_modulation[1].bias.normal_(0.0, 0.3)
         model.head.final.linear.weight.normal_(0.0, 0.3)
     model.save_pretrained(directory)

@@ -308,14 +308,14 @@ def test_stage2_adds_token_attention_to_a_checkpoints_head_and_caches_token_stat
     assert plain.model.head.config.token_attention and plain.model.config.action_head.token_attention
     expected = [plain.train_step(step)["diffusion_loss"] for step in range(2)]
     without = Trainer(config_from_dict(stage2("without", False, attending=None)), show_progress=False)
-    assert without.train_step(0)["diffusion_loss"] == pytest.approx(expected[0], rel=1e-5)  # gates start shut
+    assert without.train_step(0)["diffusion_loss"] == pytest.approx(expected[0], rel=1e-5)  # the new layers start at zero output
     cached = Trainer(config_from_dict(stage2("cached", True)), show_progress=False)
     states = cached.frames.context["context_states"]
     assert states.dtype == torch.float16 and states.shape[0] == len(cached.dataset)
     assert cached.frames.context["context_reasoning"].any(dim=1).all()  # every frame has its reasoning tokens
     losses = [cached.train_step(step)["diffusion_loss"] for step in range(2)]
     assert losses == pytest.approx(expected, rel=1e-3)  # float16 token states, otherwise the same steps
-    assert any(block.cross_attention.gate.abs().sum() > 0 for block in cached.model.head.blocks)
+    assert any(block.cross_attention.attn.out_proj.weight.abs().sum() > 0 for block in cached.model.head.blocks)
     final = train(config_from_dict(stage2("final", True, steps=1)), show_progress=False)
     loaded = ChatVLA2Model.from_pretrained(final)
     assert loaded.config.action_head.token_attention and loaded.head.context_encoder is not None

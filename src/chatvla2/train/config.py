@@ -34,7 +34,7 @@ class ModelSection:
     fresh_head: bool = False  # start the action head from random initialisation on init_from's VLM
     # (with the reasoning_following override): the head ablations of stage 2 on one shared VLM
     token_attention: bool | None = None  # override: True gives the head cross-attention to the VLM's
-    # token states (action_head.py); on an init_from head without it, the new layers start gated shut
+    # token states (action_head.py); on an init_from head without it, the new layers start with zero output
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 
 

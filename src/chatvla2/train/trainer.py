@@ -90,7 +90,8 @@ def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
 def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
     """A checkpoint's architecture is fixed: an override that contradicts it is an error. The one
     addition allowed is `model.token_attention: true` on a head without it: the head gains
-    cross-attention gated shut (`add_token_attention`), so it starts from what it computed."""
+    cross-attention with a zero output projection (`add_token_attention`), so it starts from what
+    it computed."""
     if config.model.moe_kind not in (None, model.config.moe.kind):
         raise ValueError(f"model.moe_kind '{config.model.moe_kind}' contradicts checkpoint "
                          f"'{config.model.init_from}' (moe.kind '{model.config.moe.kind}')")
