@@ -99,11 +99,11 @@ class ContextEncoder(nn.Module):
         self.position = nn.Linear(3 * 2 * POSITION_FREQUENCIES, width)
         self.kind = nn.Embedding(2, width)
         self.norm = nn.LayerNorm(width, eps=1e-6)
-        frequencies = torch.exp(-math.log(1000.0) * torch.arange(POSITION_FREQUENCIES) / POSITION_FREQUENCIES)
-        self.register_buffer("frequencies", frequencies, persistent=False)
 
     def forward(self, context: TokenContext) -> torch.Tensor:
-        angles = context.positions.float()[..., None] * self.frequencies  # (B, T, 3, F)
+        steps = torch.arange(POSITION_FREQUENCIES, device=context.positions.device, dtype=torch.float32)
+        frequencies = torch.exp(-math.log(1000.0) * steps / POSITION_FREQUENCIES)  # float32 also in a bf16 head
+        angles = context.positions.float()[..., None] * frequencies  # (B, T, 3, F)
         features = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1).flatten(2)  # (B, T, 6F)
         dtype = self.states.weight.dtype
         encoded = (self.states(context.states.to(dtype)) + self.position(features.to(dtype))
