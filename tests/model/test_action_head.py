@@ -216,3 +216,18 @@ def test_token_context_refuses_mismatched_shapes_and_rows_without_prompt():
         TokenContext(context.states, context.positions[..., :2], context.reasoning, context.valid)
     with pytest.raises(ValueError, match="at least one prompt token"):
         TokenContext(context.states, context.positions, torch.ones_like(context.reasoning), context.valid)
+
+
+def test_without_pooled_embeddings_the_head_reads_the_vlm_only_through_its_tokens():
+    config = ActionHeadConfig(width=32, depth=4, num_heads=4, horizon=16, action_dim=8, state_dim=8,
+                              token_attention=True, pooled_embeddings=False)
+    torch.manual_seed(0)
+    model = ReasoningFollowingHead(config, EMBED).eval()
+    randomise_modulation(model)
+    open_cross_attention(model)
+    args, context = inputs(), token_context()
+    other_means = args[:3] + (args[3] + 1.0, args[4] + 1.0)
+    torch.testing.assert_close(model(*args, context), model(*other_means, context))
+    assert not torch.allclose(model(*args, context), model(*args, with_states(context, context.reasoning)))
+    with pytest.raises(ValueError, match="pooled_embeddings: false needs token_attention"):
+        ActionHeadConfig(pooled_embeddings=False)

@@ -21,7 +21,9 @@ prompt and the reasoning tokens. Each state enters through a linear map plus an 
 M-RoPE position (temporal, height, width): the VLM's hidden states carry positions only through
 rotary attention, and a head that must find a card in the image needs them. The cross-attention's
 output projection starts at zero, so a head given token attention computes what it computed before
-(`add_token_attention`: stage 2 can start from a stage-1 head without it).
+(`add_token_attention`: stage 2 can start from a stage-1 head without it). `pooled_embeddings:
+false` leaves the means out of the AdaLN conditions (timestep and state only; the projections stay,
+unused), so such a head reads the VLM through its tokens alone.
 
 Sampling calls the head once per DDIM step with the same state and embeddings; only the timestep
 changes. `denoiser(timesteps, ...)` therefore computes every condition and every block's AdaLN
@@ -202,11 +204,15 @@ class ReasoningFollowingHead(nn.Module):
         timestep n with example n % B (several steps' conditions in one call)."""
         sinusoid = timestep_embedding(timesteps, self.config.width)  # (N, W) float32
         t_emb = self.time_mlp(sinusoid.to(self.time_mlp[0].weight.dtype))  # a bf16 head runs in bf16
-        fixed = {"observation": self.observation_proj(observation_embedding) + self.state_cond(state)}  # (B, W)
+        pooled = self.config.pooled_embeddings
+        fixed = {"observation": self.state_cond(state)}  # (B, W)
+        if pooled:
+            fixed["observation"] = fixed["observation"] + self.observation_proj(observation_embedding)
         if self.config.reasoning_following:
             if reasoning_embedding is None:
                 raise ValueError("reasoning_following head needs a reasoning_embedding")
-            fixed["reasoning"] = self.reasoning_proj(reasoning_embedding)
+            fixed["reasoning"] = (self.reasoning_proj(reasoning_embedding) if pooled
+                                  else torch.zeros_like(fixed["observation"]))
         repeats = t_emb.shape[0] // state.shape[0]
         return {name: t_emb + value.repeat(repeats, 1) for name, value in fixed.items()}
 

@@ -66,12 +66,17 @@ class ActionHeadConfig:
     # Every block also cross-attends to the VLM's token states (prompt tokens; the reasoning's too
     # in the reasoning half), not only to their means (action_head.py, "Token attention").
     token_attention: bool = False
+    # False: the AdaLN conditions leave the pooled embeddings out (timestep and state only), so a
+    # token-attention head reads the VLM through its tokens alone (it cannot take the means' shortcut).
+    pooled_embeddings: bool = True
     train_timesteps: int = 100
     inference_steps: int = 10
 
     def __post_init__(self) -> None:
         if self.width % self.num_heads:
             raise ValueError(f"action_head.width {self.width} is not divisible by num_heads {self.num_heads}")
+        if not self.pooled_embeddings and not self.token_attention:
+            raise ValueError("action_head.pooled_embeddings: false needs token_attention: true (the head would see no VLM)")
         if self.depth < 2:
             raise ValueError("action_head.depth must be >= 2 (observation half and reasoning half)")
         if not 1 <= self.inference_steps <= self.train_timesteps:

@@ -35,6 +35,8 @@ class ModelSection:
     # (with the reasoning_following override): the head ablations of stage 2 on one shared VLM
     token_attention: bool | None = None  # override: True gives the head cross-attention to the VLM's
     # token states (action_head.py); on an init_from head without it, the new layers start with zero output
+    pooled_embeddings: bool | None = None  # override: False leaves the pooled embeddings out of the head's
+    # conditions (needs token_attention), so it must read the tokens
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 
 

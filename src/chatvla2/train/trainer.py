@@ -68,6 +68,8 @@ def override_config(base, config: TrainConfig) -> None:
         base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
     if config.model.token_attention is not None:
         base.action_head = dataclasses.replace(base.action_head, token_attention=config.model.token_attention)
+    if config.model.pooled_embeddings is not None:
+        base.action_head = dataclasses.replace(base.action_head, pooled_embeddings=config.model.pooled_embeddings)
     if config.model.image_crops is not None:
         base.image_crops = dict(config.model.image_crops)
 
@@ -104,6 +106,9 @@ def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
     if attending and not model.config.action_head.token_attention:
         model.head = add_token_attention(model.head, model.config.text_hidden_size)
         model.config.action_head = model.head.config
+    if config.model.pooled_embeddings is not None:  # which inputs condition AdaLN, not a weight's shape
+        head = dataclasses.replace(model.config.action_head, pooled_embeddings=config.model.pooled_embeddings)
+        model.config.action_head = model.head.config = head
     if config.model.image_crops is not None and dict(config.model.image_crops) != model.config.image_crops:
         raise ValueError(f"model.image_crops {config.model.image_crops} contradicts checkpoint "
                          f"'{config.model.init_from}' ({model.config.image_crops})")
