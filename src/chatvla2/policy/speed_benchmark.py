@@ -49,8 +49,9 @@ class SpeedRow:
     warm_up_s: float = float("nan")  # the shared warm-up before the timed frames (two rounds)
 
 
-def build_random_model(preset_name: str, device: str, dtype: torch.dtype):
-    """A randomly initialised ChatVLA2Model of a preset, built on `device`, with the tiny tokenizer.
+def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_attention: bool = False):
+    """A randomly initialised ChatVLA2Model of a preset, built on `device`, with the tiny tokenizer
+    (`token_attention`: its head cross-attends to the VLM's token states, docs/model.md).
 
     The paper preset normally takes the operator's Qwen2-VL tokenizer; for speed the vocabulary's
     content is irrelevant, so the tiny tokenizer is used with the paper's sizes (its special token
@@ -61,6 +62,7 @@ def build_random_model(preset_name: str, device: str, dtype: torch.dtype):
     from chatvla2.model.tokenizer import build_tiny_tokenizer, tiny_special_token_ids
 
     config = preset(preset_name)
+    config.action_head = dataclasses.replace(config.action_head, token_attention=token_attention)
     if preset_name != "tiny":
         ids = tiny_special_token_ids()
         config.backbone.update(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -210,10 +212,10 @@ def median_run(name: str, policy, frames: list[Observation], warmup: int, device
 
 def run_speed_benchmark(preset_name: str, device: str, reasoning_tokens: int, frames: int,
                         naive_frames: int, refresh_every_frames: int, bf16: bool, compile_head: bool,
-                        robot: RobotSpec, repeats: int = 1) -> list[SpeedRow]:
+                        robot: RobotSpec, repeats: int = 1, token_attention: bool = False) -> list[SpeedRow]:
     dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(0)
-    model = build_random_model(preset_name, device, dtype)
+    model = build_random_model(preset_name, device, dtype, token_attention)
     head = model.config.action_head
     rows = []
     for name, ddim in (("naive", None), ("naive+ddim", head.inference_steps)):
