@@ -77,7 +77,8 @@ def record_stack_bag(tmp: Path, seconds: float, bag: Path | None = None) -> Path
 @pytest.fixture(scope="session")
 def stack_bag(tmp_path_factory) -> Path:
     """A bag recorded in this test session from the running simulated stack."""
-    return record_stack_bag(tmp_path_factory.mktemp("stack_bag"), seconds=4.0)
+    # 6 s: with 4 s a run of tests/data on a fresh clone replayed 8 steps, under the replay test's 10
+    return record_stack_bag(tmp_path_factory.mktemp("stack_bag"), seconds=6.0)
 
 
 # Synthetic bags written directly with rosbags (clean or broken on purpose).
