@@ -56,18 +56,22 @@ def test_lm_loss_falls_when_training_on_reasoning(tiny_model, images):
     assert losses[-1] < 0.85 * losses[0], losses
 
 
+def teacher_forced(model, images, instruction: str, token_ids: list[int]):
+    """The processor's example of `instruction` with `token_ids` appended as its (unscored) target."""
+    example = model.processor.encode(images, instruction, None)
+    example.input_ids += token_ids
+    example.mm_token_type_ids += [0] * len(token_ids)
+    example.labels += [-100] * len(token_ids)
+    example.target_length = len(token_ids)
+    return example
+
+
 def test_generation_with_cache_matches_full_forward(tiny_model, images):
     """The KV-cache decode must give the same hidden states as one teacher-forced pass."""
     model = tiny_model.eval()
     reasoning = model.generate_reasoning(images, "pick the card", max_new_tokens=6)
     assert len(reasoning.token_ids) > 0  # random weights rarely emit <|im_end|> first
-    text_ids = reasoning.token_ids
-    example = model.processor.encode(images, "pick the card", None)
-    example.input_ids += text_ids
-    example.mm_token_type_ids += [0] * len(text_ids)
-    example.labels += [-100] * len(text_ids)
-    example.target_length = len(text_ids)
-    batch = model.processor.collate([example])
+    batch = model.processor.collate([teacher_forced(model, images, "pick the card", reasoning.token_ids)])
     with torch.no_grad():
         out = model(batch)
     torch.testing.assert_close(out.reasoning_embedding, reasoning.embedding, rtol=1e-4, atol=1e-4)
@@ -99,13 +103,8 @@ def test_token_context_of_decoding_equals_teacher_forcing_and_drives_the_head(ti
     reasoning = model.generate_reasoning(images, "pick the card", max_new_tokens=6)
     text_ids = reasoning.token_ids
     assert len(text_ids) > 0
-    example = model.processor.encode(images, "pick the card", None)
-    example.input_ids += text_ids
-    example.mm_token_type_ids += [0] * len(text_ids)
-    example.labels += [-100] * len(text_ids)
-    example.target_length = len(text_ids)
     short = model.processor.encode(images, "pick", None)  # a shorter row: padding in the batch
-    batch = model.processor.collate([example, short])
+    batch = model.processor.collate([teacher_forced(model, images, "pick the card", text_ids), short])
     with torch.no_grad():
         model.vlm.model.rope_deltas = None
         trained_on = model.batch_context(batch, model.run_vlm(batch).last_hidden_state)

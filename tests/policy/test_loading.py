@@ -59,7 +59,8 @@ def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint, attendin
     model = ChatVLA2Model.from_pretrained(checkpoint).eval()
     expected = model.generate_reasoning(obs.images, obs.instruction, max_new_tokens=12)
     state = np.array([obs.joint_positions[obs.joint_names.index(n)] for n in robot.command_names])
-    context = expected.context if model.config.action_head.token_attention else None
+    context = expected.context  # None for the pooled head
+    assert (context is not None) == model.config.action_head.token_attention
 
     def sample(context: TokenContext | None) -> np.ndarray:
         return model.sample_actions(expected.observation_embedding, expected.embedding, state, context=context,

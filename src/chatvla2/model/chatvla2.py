@@ -61,7 +61,7 @@ class DecodedReasoning:
     token_ids: list[int]
     embedding: torch.Tensor  # (1, D) mean hidden state of the generated tokens
     observation_embedding: torch.Tensor  # (1, D) mean hidden state of the prompt tokens
-    context: TokenContext  # every prompt and generated token's hidden state (token attention)
+    context: TokenContext | None  # every prompt and generated token's hidden state (token-attention heads; else None)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -213,8 +213,9 @@ class ChatVLA2Model(nn.Module):
         max_new_tokens = self.config.max_reasoning_tokens if max_new_tokens is None else max_new_tokens
         prefilled = decoding.prefill(self, self.prefill_inputs(images, instruction), keep_cache=True)
         tokens, reasoning = decoding.decode_greedy(self, prefilled, max_new_tokens)
+        context = self.inference_context(prefilled, reasoning) if self.config.action_head.token_attention else None
         return DecodedReasoning(self.processor.decode(tokens), tokens, reasoning.embedding,
-                                prefilled.observation_embedding, self.inference_context(prefilled, reasoning))
+                                prefilled.observation_embedding, context)
 
     @torch.no_grad()
     def sample_actions(self, observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor,

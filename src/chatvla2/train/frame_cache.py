@@ -69,6 +69,12 @@ class FrameEmbeddings:
         self.observation, self.reasoning, self.state, self.actions = observation, reasoning, state, actions
         self.context = context
 
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "FrameEmbeddings":
+        """From the saved or just built tensors by name (the context ones only if present)."""
+        context = {k: tensors[k] for k in CONTEXT_KEYS} if CONTEXT_KEYS[0] in tensors else None
+        return cls(tensors["observation"], tensors["reasoning"], tensors["state"], tensors["actions"], context)
+
     def __len__(self) -> int:
         return self.observation.shape[0]
 
@@ -103,8 +109,7 @@ class FrameEmbeddings:
             else:
                 if saved.get("fingerprint") == key:
                     LOG.info("frame embeddings of %d frames reused from %s", saved["observation"].shape[0], path)
-                    context = {k: saved[k] for k in CONTEXT_KEYS} if CONTEXT_KEYS[0] in saved else None
-                    return cls(saved["observation"], saved["reasoning"], saved["state"], saved["actions"], context)
+                    return cls.from_tensors(saved)
                 LOG.info("frame embedding cache %s was made from other weights or data: recomputing", path)
         parts: dict[str, list[torch.Tensor]] = {name: [] for name in ("observation", "reasoning", "state", "actions")
                                                 + CONTEXT_KEYS}
@@ -127,10 +132,9 @@ class FrameEmbeddings:
         if parts["context_states"]:
             length = max(p.shape[1] for p in parts["context_states"])
             tensors.update({name: padded(parts[name], length) for name in CONTEXT_KEYS})
-        context = {k: tensors[k] for k in CONTEXT_KEYS} if CONTEXT_KEYS[0] in tensors else None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial")
             torch.save({"fingerprint": key, **tensors}, partial)
             partial.replace(path)  # atomic: a crash mid-write leaves no half file under the real name
-        return cls(tensors["observation"], tensors["reasoning"], tensors["state"], tensors["actions"], context)
+        return cls.from_tensors(tensors)
