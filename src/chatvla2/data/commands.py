@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lift", default="answer", choices=("answer", "any-card"),
                         help="math: lift the answer card, or any-card: named-card episodes (a card drawn "
                              "by the seed, named by the reasoning; stage-2 head data, files named_*.hdf5)")
+    parser.add_argument("--dagger-policy", metavar="MODEL_DIR",
+                        help="math: DAgger episodes (files dagger_*.hdf5): this model drives closed loop "
+                             "until a hand-over step drawn by the seed (8-64), then the expert finishes from "
+                             "that state; training uses the expert's rows only. Scenes the model solved "
+                             "before the hand-over are not written")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--answer-place {args.answer_place} places an answer card: use it with --task math")
     if args.lift != "answer" and args.task != "math":
         raise ValueError(f"--lift {args.lift} names a card: use it with --task math")
+    if args.dagger_policy is not None:
+        from chatvla2.paths import resolve_data_path
+
+        if args.task != "math" or args.lift != "answer":
+            raise ValueError("--dagger-policy records answer-lifting math episodes: use it with --task math "
+                             "and without --lift any-card")
+        if not resolve_data_path(args.dagger_policy).is_dir():
+            raise FileNotFoundError(f"--dagger-policy '{args.dagger_policy}' is not a model directory")
     if args.task == "qa":
         tasks = ["math" if i % 2 == 0 or args.split == "reading" else "placement" for i in range(args.episodes)]
         split_of = {"math": args.split, "placement": "train" if args.split == "cardswap" else args.split}
@@ -44,17 +57,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         seeds = (range(args.seed, args.seed + args.episodes) if args.answer_place is None else
                  seeds_with_answer_place(args.split, args.seed, args.episodes, args.answer_place))
-        jobs = [EpisodeJob(args.task, seed, args.split, args.out, args.image_size, lift=args.lift) for seed in seeds]
+        jobs = [EpisodeJob(args.task, seed, args.split, args.out, args.image_size, lift=args.lift,
+                           dagger_policy=args.dagger_policy) for seed in seeds]
     start = time.perf_counter()
     results = generate_episodes(jobs, workers=args.workers)
     elapsed_s = time.perf_counter() - start
-    successes = sum(ok for _, ok in results)
-    print(f"wrote {len(results)} files to {args.out} in {elapsed_s:.1f} s "
-          f"({elapsed_s / len(results):.2f} s per file, {args.workers} workers)")
-    if args.task != "qa":
+    written = [(path, ok) for path, ok in results if path]
+    successes = sum(ok for _, ok in written)
+    print(f"wrote {len(written)} files to {args.out} in {elapsed_s:.1f} s "
+          f"({elapsed_s / len(results):.2f} s per job, {args.workers} workers)")
+    if args.dagger_policy is not None:
+        print(f"DAgger: {len(results) - len(written)} of {len(results)} scenes not written (the model "
+              f"solved it before the hand-over, or the expert could not plan from where it stopped)")
+    if args.task != "qa" and written:
         lifted = "the named card" if args.lift == "any-card" else "the answer card"
-        print(f"expert success ({lifted} lifted): {successes}/{len(results)} = {successes / len(results):.1%}")
-        usable, skipped = check_all(episode_paths([p for p, _ in results]))
+        print(f"expert success ({lifted} lifted): {successes}/{len(written)} = {successes / len(written):.1%}")
+        usable, skipped = check_all(episode_paths([p for p, _ in written]))
         print(f"integrity check: {len(usable)} files load back, {len(skipped)} rejected")
         return 1 if skipped else 0
     return 0

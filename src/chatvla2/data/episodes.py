@@ -1,10 +1,15 @@
 """Episode files: one HDF5 per episode in the ACT/DexVLA layout (see docs/simulation.md).
 
-    attrs: task, instruction, reasoning, success, seed, split, control_dt_s, joint_names (JSON)
+    attrs: task, instruction, reasoning, success, seed, split, control_dt_s, joint_names (JSON),
+           first_labelled_step (optional, default 0)
     /observations/qpos             (T, 8) float32   measured joints + gripper opening (m)
     /observations/qvel             (T, 8) float32
     /observations/images/<camera>  (T, H, W, 3) uint8 RGB
     /action                        (T, 8) float32   absolute targets + gripper opening (m)
+
+A DAgger episode (`chatvla2.data.dagger`) starts with a learned policy's own steps and hands over to
+the expert at `first_labelled_step`: the earlier rows are a true record of what happened (the
+policy's targets in /action), and training takes action labels only from that step on.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under a real episode name. `check_episode` reads every dataset's last row, so a
@@ -42,6 +47,7 @@ class Episode:
     qvel: np.ndarray  # (T, 8) float32
     images: dict[str, np.ndarray]  # camera -> (T, H, W, 3) uint8
     action: np.ndarray  # (T, 8) float32
+    first_labelled_step: int = 0  # rows before it were a policy's, not the expert's (DAgger)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class EpisodeInfo:
     success: bool
     split: str
     cameras: tuple[str, ...]
+    first_labelled_step: int = 0
 
 
 def write_episode(path: str | Path, episode: Episode) -> Path:
@@ -64,11 +71,15 @@ def write_episode(path: str | Path, episode: Episode) -> Path:
         if array.shape != (length, len(episode.joint_names)):
             raise ValueError(f"episode {name} has shape {array.shape}, expected ({length}, "
                              f"{len(episode.joint_names)})")
+    if not 0 <= episode.first_labelled_step < length:
+        raise ValueError(f"first_labelled_step {episode.first_labelled_step} is outside the episode's "
+                         f"{length} steps")
     partial = path.with_name(path.name + ".partial")
     with h5py.File(partial, "w") as f:
         for key in REQUIRED_ATTRS:
             value = getattr(episode, key)
             f.attrs[key] = json.dumps(list(value)) if key == "joint_names" else value
+        f.attrs["first_labelled_step"] = int(episode.first_labelled_step)
         f.create_dataset("observations/qpos", data=episode.qpos.astype(np.float32))
         f.create_dataset("observations/qvel", data=episode.qvel.astype(np.float32))
         f.create_dataset("action", data=episode.action.astype(np.float32))
@@ -116,9 +127,13 @@ def check_episode(path: str | Path) -> EpisodeInfo:
                 row = data[length - 1]  # reading the last row exposes truncated or corrupt storage
                 if not name.startswith("observations/images") and not np.all(np.isfinite(row)):
                     raise EpisodeFileError(f"{path}: /{name} holds non-finite values")
+            first_labelled = int(f.attrs.get("first_labelled_step", 0))
+            if not 0 <= first_labelled < length:
+                raise EpisodeFileError(f"{path}: first_labelled_step {first_labelled} is outside its "
+                                       f"{length} steps")
             return EpisodeInfo(path=path, length=int(length), task=str(f.attrs["task"]),
                                success=bool(f.attrs["success"]), split=str(f.attrs["split"]),
-                               cameras=cameras)
+                               cameras=cameras, first_labelled_step=first_labelled)
     except EpisodeFileError:
         raise
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as error:
@@ -134,4 +149,5 @@ def read_episode(path: str | Path) -> Episode:
             success=bool(attrs["success"]), seed=int(attrs["seed"]), split=str(attrs["split"]),
             control_dt_s=float(attrs["control_dt_s"]), joint_names=tuple(json.loads(attrs["joint_names"])),
             qpos=f["observations/qpos"][()], qvel=f["observations/qvel"][()], action=f["action"][()],
-            images={c: f[f"observations/images/{c}"][()] for c in f["observations/images"]})
+            images={c: f[f"observations/images/{c}"][()] for c in f["observations/images"]},
+            first_labelled_step=int(f.attrs.get("first_labelled_step", 0)))

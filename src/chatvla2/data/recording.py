@@ -5,7 +5,9 @@ the scene's three cards drawn by its seed, the answer or not, and its reasoning 
 card in its last clause ("...; the card 5 is third from the left"): head-training data in which the
 observation does not tell which card to lift and only the reasoning does (stage 2; stage 1 refuses
 it, since the language model would learn to name a card that is not the answer). Its `success`
-means the named card, and only it, was lifted.
+means the named card, and only it, was lifted. A DAgger job (`dagger_policy`: a model directory)
+lets that policy drive until a hand-over step drawn by the seed, then the expert
+(`chatvla2.data.dagger`); each worker process loads the policy once, at one torch thread.
 """
 from __future__ import annotations
 
@@ -29,10 +31,12 @@ class EpisodeJob:
     image_size_px: int = 224
     question_answers: bool = False  # an image-text QA file instead of an episode
     lift: str = "answer"  # math: "answer" | "any-card" (a named-card episode)
+    dagger_policy: str | None = None  # a model directory: a DAgger episode (policy, then the expert)
 
     @property
     def path(self) -> Path:
-        prefix = "qa_" if self.question_answers else "named_" if self.lift == "any-card" else ""
+        prefix = ("qa_" if self.question_answers else "named_" if self.lift == "any-card"
+                  else "dagger_" if self.dagger_policy else "")
         return self.out_dir / f"{prefix}{self.task}_{self.split}_{self.seed:06d}.hdf5"
 
 
@@ -76,9 +80,20 @@ def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "an
 
 
 _WORKER_ENV = {}
+_WORKER_POLICY = {}
+
+
+def _worker_policy(spec: str, robot):
+    if spec not in _WORKER_POLICY:
+        from chatvla2.policy.loading import load_policy
+        from chatvla2.policy.runtime import RuntimeConfig
+
+        _WORKER_POLICY[spec] = load_policy(spec, robot, RuntimeConfig(mode="sync"), torch_threads=1)
+    return _WORKER_POLICY[spec]
 
 
 def _run_job(job: EpisodeJob) -> tuple[str, bool]:
+    """(path written, success); a DAgger job with nothing to correct writes nothing: ("", False)."""
     from chatvla2.control.robot import load_robot_spec
     from chatvla2.sim.env import SimConfig, TaskEnv
 
@@ -91,13 +106,22 @@ def _run_job(job: EpisodeJob) -> tuple[str, bool]:
         from chatvla2.data.image_text import record_qa
 
         return str(record_qa(env, job.task, job.seed, job.split, job.out_dir)), True
-    episode = record_expert_episode(env, job.task, job.seed, job.split, job.lift)
+    if job.dagger_policy:
+        from chatvla2.data.dagger import handover_step, record_dagger_episode
+
+        policy = _worker_policy(job.dagger_policy, env.robot)
+        episode = record_dagger_episode(env, policy, job.task, job.seed, job.split, handover_step(job.seed))
+        if episode is None:
+            return "", False
+    else:
+        episode = record_expert_episode(env, job.task, job.seed, job.split, job.lift)
     write_episode(job.path, episode)
     return str(job.path), episode.success
 
 
 def generate_episodes(jobs: list[EpisodeJob], workers: int = 1) -> list[tuple[str, bool]]:
-    """Write every job's episode file; returns (path, expert success) per job, with tqdm progress."""
+    """Write every job's episode file; returns (path, expert success) per job, with tqdm progress
+    (path "" for a DAgger job that wrote nothing)."""
     for job in jobs:
         job.out_dir.mkdir(parents=True, exist_ok=True)
     if workers <= 1:

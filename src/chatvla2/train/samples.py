@@ -2,7 +2,7 @@
 
 Robot samples come from `chatvla2.data.episode_dataset.EpisodeChunkDataset` (one per episode
 frame t: images at t, qpos[t], the chunk action[t : t + H] padded with the last action past the
-end, instruction, reasoning), image-text samples from `chatvla2.data.image_text.ImageTextDataset`.
+end, instruction, reasoning; a DAgger episode's frames from its first labelled step on), image-text samples from `chatvla2.data.image_text.ImageTextDataset`.
 Both validate their files once and skip a bad file by name. This module adds what training needs
 on top: which episode a sample belongs to (stage 2 keys the model's own reasoning by episode), an
 episode's first frame, and every state/action row for the normalisation statistics.
@@ -51,7 +51,9 @@ class RobotTrainingSet:
             names = ", ".join(f"'{r}'" for r in roots)
             raise ValueError(f"episode folder(s) {names} hold no usable episode ({len(self.chunks.skipped)} skipped)")
         self.cameras = list(cameras)
-        self.positions = [i for i, (_, t) in enumerate(self.chunks.index) if t % frame_stride == 0]
+        first = [info.first_labelled_step for info in self.chunks.episodes]  # DAgger: expert rows only
+        self.positions = [i for i, (e, t) in enumerate(self.chunks.index)
+                          if t >= first[e] and (t - first[e]) % frame_stride == 0]
         self.text: list[tuple[str, str]] = []  # (instruction, reasoning) per episode
         for info in self.chunks.episodes:
             with h5py.File(info.path, "r") as f:
@@ -76,12 +78,12 @@ class RobotTrainingSet:
             return {c: f[f"observations/images/{c}"][0] for c in self.cameras}
 
     def all_states_and_actions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every row of qpos (N, S) and action (N, A): the normalisation statistics' input."""
+        """Every labelled row of qpos (N, S) and action (N, A): the normalisation statistics' input."""
         states, actions = [], []
         for info in self.chunks.episodes:
             with h5py.File(info.path, "r") as f:
-                states.append(f["observations/qpos"][()])
-                actions.append(f["action"][()])
+                states.append(f["observations/qpos"][info.first_labelled_step:])
+                actions.append(f["action"][info.first_labelled_step:])
         return np.concatenate(states), np.concatenate(actions)
 
 

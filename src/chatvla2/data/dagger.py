@@ -1,0 +1,65 @@
+"""DAgger episodes: a learned policy drives, the scripted expert takes over and shows the way back.
+
+Behaviour cloning only ever sees the expert's own states; a policy that drifts (the arm hovering
+between two cards, the gripper closed on nothing) meets states nobody labelled. Here the policy
+runs the scene closed loop exactly as in evaluation (`execute_steps` rows of each chunk) until the
+hand-over step, drawn by the seed from `HANDOVER_STEPS`; the expert then plans from wherever the arm
+is (`plan_expert_actions` starts from the current joints and gripper) and finishes the episode.
+The file keeps the whole run: the policy's rows are a true record (its targets in /action) and
+`first_labelled_step` says where the expert's labels begin, so training learns only the recovery.
+An episode whose policy already succeeded before the hand-over holds nothing to correct and is not
+written; `success` is the expert's outcome from the hand-over state (stage 2 uses successful ones).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chatvla2.control.joint_order import columns_by_name
+from chatvla2.data.episodes import Episode
+
+HANDOVER_STEPS = tuple(range(8, 65, 8))  # control steps of the policy before the expert takes over
+
+
+def handover_step(seed: int) -> int:
+    return int(np.random.default_rng([seed, 11]).choice(HANDOVER_STEPS))
+
+
+def record_dagger_episode(env, policy, task: str, seed: int, split: str, handover: int,
+                          execute_steps: int = 8) -> Episode | None:
+    """Run `policy` for `handover` control steps, then the expert from that state; None when the
+    policy succeeded first (nothing to correct) or the expert cannot plan from where it stopped."""
+    from chatvla2.sim.expert import plan_expert_actions
+
+    if handover < 1:
+        raise ValueError(f"the hand-over step must be at least 1, got {handover}")
+    scene = env.reset(task, seed, split)
+    policy.reset()
+    frames = {camera: [] for camera in env.config.cameras}
+    qpos, qvel, actions = [], [], []
+
+    def step(action: np.ndarray) -> None:
+        for camera in env.config.cameras:
+            frames[camera].append(env.render(camera))
+        qpos.append(env.qpos())
+        qvel.append(env.qvel())
+        actions.append(np.asarray(action, dtype=np.float32))
+        env.step(np.asarray(action, dtype=float))
+
+    while len(actions) < handover:
+        output = policy.infer(env.observation())
+        chunk = columns_by_name(output.joint_names, output.actions, env.robot.command_names, "policy output")
+        for action in chunk[:min(execute_steps, handover - len(actions))]:
+            step(action)
+            if env.outcome()[0]:
+                return None
+    try:
+        plan = plan_expert_actions(env)  # (T, 8) from the current joints and gripper opening
+    except RuntimeError:
+        return None
+    for action in plan:
+        step(action)
+    return Episode(task=task, instruction=scene.instruction, reasoning=scene.reasoning,
+                   success=env.outcome()[0], seed=seed, split=split, control_dt_s=env.config.control_dt_s,
+                   joint_names=env.robot.command_names, qpos=np.asarray(qpos), qvel=np.asarray(qvel),
+                   images={c: np.asarray(f) for c, f in frames.items()}, action=np.asarray(actions),
+                   first_labelled_step=handover)
