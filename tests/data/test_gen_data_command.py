@@ -65,3 +65,27 @@ def test_answer_place_filter_keeps_the_samplers_scenes_with_that_place():
         assert scene.answer_card.slot != 3
     with pytest.raises(ValueError, match="does not use that place"):
         seeds_with_answer_place("cardswap", 0, 2, "first")
+
+
+def test_rightmost_card_episodes_lift_the_card_in_the_slot_no_training_answer_holds(tmp_path, capsys):
+    from chatvla2.data.commands import seeds_with_rightmost_card
+    from chatvla2.data.episodes import read_episode
+    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.splits import CARDSWAP_SLOT
+    from chatvla2.train.stages import names_other_card
+
+    seeds = seeds_with_rightmost_card("train", 40, 3)
+    skipped = [s for s in range(40, seeds[-1]) if s not in seeds]
+    assert all(CARDSWAP_SLOT not in [c.slot for c in sample_math_scene(s, "train").cards] for s in skipped)
+    code = main(["gen-data", "--task", "math", "--lift", "rightmost-card", "--episodes", "3", "--out", str(tmp_path),
+                 "--workers", "1", "--image-size", "48", "--seed", "40"])
+    assert code == 0 and "expert success (the named card lifted): 3/3" in capsys.readouterr().out
+    paths = sorted(tmp_path.glob("*.hdf5"))
+    assert [p.name for p in paths] == [f"named_math_train_{s:06d}.hdf5" for s in seeds]
+    for path in paths:
+        episode = read_episode(path)
+        rightmost = next(c for c in sample_math_scene(episode.seed, "train").cards if c.slot == CARDSWAP_SLOT)
+        assert f"the card {rightmost.digit} is " in episode.reasoning and episode.success
+        assert names_other_card(episode.reasoning), "a training answer never lies in the rightmost slot"
+    assert main(["gen-data", "--task", "math", "--lift", "rightmost-card", "--answer-place", "third",
+                 "--episodes", "1", "--out", str(tmp_path)]) == 2

@@ -19,9 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answer-place", choices=("first", "second", "third"),
                         help="math: only scenes whose answer card is at this place in the row, the seeds "
                              "taken in order from --seed (the scene sampler is unchanged)")
-    parser.add_argument("--lift", default="answer", choices=("answer", "any-card"),
+    parser.add_argument("--lift", default="answer", choices=("answer", "any-card", "rightmost-card"),
                         help="math: lift the answer card, or any-card: named-card episodes (a card drawn "
-                             "by the seed, named by the reasoning; stage-2 head data, files named_*.hdf5)")
+                             "by the seed, named by the reasoning; stage-2 head data, files named_*.hdf5), "
+                             "or rightmost-card: named-card episodes of the card in the rightmost slot "
+                             "(never a training answer), the seeds whose scene has one taken in order")
     parser.add_argument("--dagger-policy", metavar="MODEL_DIR",
                         help="math: DAgger episodes (files dagger_*.hdf5): this model drives closed loop "
                              "until a hand-over step drawn by the seed (8-64), then the expert finishes from "
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.task != "math" or args.lift != "answer":
             raise ValueError("--dagger-policy records answer-lifting math episodes: use it with --task math "
-                             "and without --lift any-card")
+                             "and without a named-card --lift")
         if not resolve_data_path(args.dagger_policy).is_dir():
             raise FileNotFoundError(f"--dagger-policy '{args.dagger_policy}' is not a model directory")
     if args.task == "qa":
@@ -55,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
         jobs = [EpisodeJob(t, args.seed + i, split_of[t], args.out, args.image_size, question_answers=True)
                 for i, t in enumerate(tasks)]
     else:
-        seeds = (range(args.seed, args.seed + args.episodes) if args.answer_place is None else
-                 seeds_with_answer_place(args.split, args.seed, args.episodes, args.answer_place))
+        if args.answer_place is not None and args.lift == "rightmost-card":
+            raise ValueError("--answer-place and --lift rightmost-card both choose the seeds: use one")
+        seeds = (seeds_with_answer_place(args.split, args.seed, args.episodes, args.answer_place)
+                 if args.answer_place is not None else
+                 seeds_with_rightmost_card(args.split, args.seed, args.episodes) if args.lift == "rightmost-card"
+                 else range(args.seed, args.seed + args.episodes))
         jobs = [EpisodeJob(args.task, seed, args.split, args.out, args.image_size, lift=args.lift,
                            dagger_policy=args.dagger_policy) for seed in seeds]
     start = time.perf_counter()
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"DAgger: {len(results) - len(written)} of {len(results)} scenes not written (the model "
               f"solved it before the hand-over, or the expert could not plan from where it stopped)")
     if args.task != "qa" and written:
-        lifted = "the named card" if args.lift == "any-card" else "the answer card"
+        lifted = "the answer card" if args.lift == "answer" else "the named card"
         print(f"expert success ({lifted} lifted): {successes}/{len(written)} = {successes / len(written):.1%}")
         usable, skipped = check_all(episode_paths([p for p, _ in written]))
         print(f"integrity check: {len(usable)} files load back, {len(skipped)} rejected")
@@ -90,6 +96,19 @@ def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str)
                              f"{place} in the row: the split does not use that place (card-swap: always third)")
         scene = sample_math_scene(seed, split)
         if ORDINALS[scene.answer_place] == place:
+            seeds.append(seed)
+        seed += 1
+    return seeds
+
+
+def seeds_with_rightmost_card(split: str, first_seed: int, count: int) -> list[int]:
+    """The first `count` seeds from `first_seed` whose math scene has a card in the rightmost slot."""
+    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.splits import CARDSWAP_SLOT
+
+    seeds, seed = [], first_seed
+    while len(seeds) < count:  # three cards in four slots: about three scenes in four qualify
+        if any(card.slot == CARDSWAP_SLOT for card in sample_math_scene(seed, split).cards):
             seeds.append(seed)
         seed += 1
     return seeds

@@ -5,7 +5,9 @@ the scene's three cards drawn by its seed, the answer or not, and its reasoning 
 card in its last clause ("...; the card 5 is third from the left"): head-training data in which the
 observation does not tell which card to lift and only the reasoning does (stage 2; stage 1 refuses
 it, since the language model would learn to name a card that is not the answer). Its `success`
-means the named card, and only it, was lifted. A DAgger job (`dagger_policy`: a model directory)
+means the named card, and only it, was lifted. `lift="rightmost-card"` names the card in the rightmost
+slot, the slot that never holds a training answer (the card-swap split puts the answer there): the
+only data in which the arm reaches that slot with a reasoning naming the card. A DAgger job (`dagger_policy`: a model directory)
 lets that policy drive until a hand-over step drawn by the seed, then the expert
 (`chatvla2.data.dagger`); each worker process loads the policy once, at one torch thread.
 """
@@ -35,16 +37,24 @@ class EpisodeJob:
 
     @property
     def path(self) -> Path:
-        prefix = ("qa_" if self.question_answers else "named_" if self.lift == "any-card"
+        prefix = ("qa_" if self.question_answers else "named_" if self.lift != "answer"
                   else "dagger_" if self.dagger_policy else "")
         return self.out_dir / f"{prefix}{self.task}_{self.split}_{self.seed:06d}.hdf5"
 
 
-LIFTS = ("answer", "any-card")
+LIFTS = ("answer", "any-card", "rightmost-card")
 
 
-def named_card(scene, seed: int) -> int:
-    """The digit a named-card episode of `scene` lifts: one of its cards, uniform, drawn by seed."""
+def named_card(scene, seed: int, lift: str = "any-card") -> int:
+    """The digit a named-card episode of `scene` lifts: one of its cards, uniform, drawn by seed
+    (any-card), or the card in the rightmost slot (rightmost-card; an error if that slot is empty)."""
+    if lift == "rightmost-card":
+        from chatvla2.sim.splits import CARDSWAP_SLOT
+
+        rightmost = [card.digit for card in scene.cards if card.slot == CARDSWAP_SLOT]
+        if not rightmost:
+            raise ValueError(f"seed {seed}'s scene has no card in the rightmost slot")
+        return int(rightmost[0])
     return int(scene.cards[np.random.default_rng([seed, 7]).integers(len(scene.cards))].digit)
 
 
@@ -58,7 +68,7 @@ def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "an
     if lift != "answer" and task != "math":
         raise ValueError(f"lift '{lift}' needs math scenes (cards to name), not '{task}'")
     scene = env.reset(task, seed, split)
-    digit = named_card(scene, seed) if lift == "any-card" else None
+    digit = None if lift == "answer" else named_card(scene, seed, lift)
     plan = plan_expert_actions(env, digit)  # (T, 8)
     frames = {camera: [] for camera in env.config.cameras}
     qpos, qvel = [], []
