@@ -96,3 +96,18 @@ def test_placeholder_missing_joint_and_missing_directory(checkpoint, tmp_path):
         policy.infer(partial)
     with pytest.raises(FileNotFoundError, match="nothing-here' does not exist"):
         load_policy(str(tmp_path / "nothing-here"), robot)
+
+
+def test_reports_and_eval_name_a_reasoning_schedule_that_is_not_the_modes_default(checkpoint):
+    from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
+    from chatvla2.sim.commands import make_policy
+
+    robot = load_robot_spec("franka_fr3")
+    once = RuntimeConfig(mode="sync", schedule=ReasoningScheduleConfig(refresh_every_frames=0, scene_change_threshold=0.0))
+    assert policy_mode(load_policy(str(checkpoint), robot, once)) == "sync runtime, reasoning once per instruction"
+    assert policy_mode(load_policy(str(checkpoint), robot, RuntimeConfig(
+        mode="sync", schedule=ReasoningScheduleConfig(refresh_every_frames=1, scene_change_threshold=0.0)))) == "sync runtime"
+    policy = make_policy(str(checkpoint), None, robot, "sync", reasoning_every=4)
+    assert policy.config.schedule == ReasoningScheduleConfig(refresh_every_frames=4, scene_change_threshold=0.0)
+    assert policy_mode(policy) == "sync runtime, reasoning every 4 frames"
+    assert make_policy(str(checkpoint), None, robot, "sync").config.schedule.refresh_every_frames == 1

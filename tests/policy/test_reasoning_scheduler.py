@@ -47,7 +47,18 @@ def test_every_frame_when_k_is_one():
 
 def test_invalid_period_is_rejected():
     with pytest.raises(ValueError, match="refresh_every_frames"):
-        ReasoningScheduleConfig(refresh_every_frames=0)
+        ReasoningScheduleConfig(refresh_every_frames=-1)
+
+
+def test_period_zero_reasons_only_for_a_new_instruction_or_a_changed_scene():
+    scheduler = ReasoningScheduler(ReasoningScheduleConfig(refresh_every_frames=0, scene_change_threshold=0.0))
+    assert scheduler.decide("pick 7", scene(100)) is RefreshReason.NEW_INSTRUCTION
+    assert all(scheduler.decide("pick 7", scene(100 + i % 150)) is None for i in range(500))
+    assert scheduler.decide("pick 3", scene(100)) is RefreshReason.NEW_INSTRUCTION
+    watching = ReasoningScheduler(ReasoningScheduleConfig(refresh_every_frames=0, scene_change_threshold=0.08))
+    watching.decide("pick 7", scene(100))
+    assert watching.decide("pick 7", scene(101)) is None
+    assert watching.decide("pick 7", scene(200)) is RefreshReason.SCENE_CHANGE
 
 
 @settings(max_examples=40, deadline=None)

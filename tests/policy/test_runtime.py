@@ -94,7 +94,26 @@ def test_sync_reasons_every_frame(model):
     runtime = AsyncReasoningRuntime(ChatVLA2TwoRateModel(model, ROBOT), RuntimeConfig(mode="sync", max_reasoning_tokens=4))
     outputs = [runtime.infer(observation(k / 30)) for k in range(3)]
     assert [o.info["reasoning_age_s"] for o in outputs] == [0.0, 0.0, 0.0]
+    assert [o.info["reasoning_refreshes"] for o in outputs] == [1.0, 2.0, 3.0]
     assert runtime.worker is None
+
+
+def test_sync_once_per_instruction_reuses_the_first_reasoning(model):
+    schedule = ReasoningScheduleConfig(refresh_every_frames=0, scene_change_threshold=0.0)
+    two_rate = ChatVLA2TwoRateModel(model, ROBOT)
+    runtime = AsyncReasoningRuntime(two_rate, RuntimeConfig(mode="sync", max_reasoning_tokens=4, schedule=schedule))
+    outputs = [runtime.infer(observation(k / 30, level=k)) for k in range(4)]
+    assert [o.info["reasoning_refreshes"] for o in outputs] == [1.0, 1.0, 1.0, 1.0]
+    assert [o.info["reasoning_age_s"] for o in outputs] == [0.0, 1 / 30, 2 / 30, 3 / 30]
+    assert len({o.reasoning for o in outputs}) == 1
+    # the chunk of a later frame is that frame's encoding with the held reasoning
+    held = runtime.reasoning.embedding
+    later = observation(3 / 30, level=3)
+    np.testing.assert_allclose(outputs[3].actions, two_rate.act(two_rate.encode(later), held, later), atol=1e-5)
+    switched = runtime.infer(observation(0.2, instruction="put the block on the left"))
+    assert switched.info["reasoning_refreshes"] == 2.0 and switched.info["reasoning_age_s"] == 0.0
+    runtime.reset()
+    assert runtime.infer(observation(0.0)).info["reasoning_refreshes"] == 3.0, "a reset starts a new task"
 
 
 def test_nan_weights_raise_instead_of_returning_a_chunk():

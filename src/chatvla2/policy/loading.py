@@ -39,9 +39,17 @@ def load_policy(spec: str, robot: RobotSpec, runtime: RuntimeConfig = RuntimeCon
 
 
 def policy_mode(policy: Policy) -> str:
-    """What a report says it measured: 'sync' or 'async' runtime, or the policy's class."""
+    """What a report says it measured: 'sync' or 'async' runtime (with its reasoning schedule when
+    that is not the mode's default), or the policy's class."""
     config = getattr(policy, "config", None)
-    return f"{config.mode} runtime" if isinstance(config, RuntimeConfig) else type(policy).__name__
+    if not isinstance(config, RuntimeConfig):
+        return type(policy).__name__
+    if config.schedule == RuntimeConfig(mode=config.mode).schedule:
+        return f"{config.mode} runtime"
+    every = config.schedule.refresh_every_frames
+    when = "once per instruction" if every == 0 else f"every {every} frames"
+    scene = ", or on a scene change" if config.schedule.scene_change_threshold > 0 else ""
+    return f"{config.mode} runtime, reasoning {when}{scene}"
 
 
 def close_policy(policy: Policy) -> None:

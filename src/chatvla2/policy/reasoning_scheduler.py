@@ -3,7 +3,9 @@
 Autoregressive reasoning is the slow part of the model (tens of tokens, one forward pass each), so
 the runtime regenerates it only when it may have become wrong, and every frame in between reuses
 the latest reasoning embedding. This module holds only that decision: plain NumPy, no model, no
-threads. It never asks for a refresh less often than every `refresh_every_frames` frames.
+threads. It never asks for a refresh less often than every `refresh_every_frames` frames;
+`refresh_every_frames=0` asks only when an instruction arrives (and on a scene change, if that
+test is on): the reasoning the action head was trained with, made once from the task's first frame.
 
     frame:        0    1    2   ...  K    K+1  ...      j (scene moved)   ...
     refresh:   instr   -    -   ...  K    -    ...      scene             ...
@@ -28,7 +30,8 @@ class RefreshReason(enum.Enum):
 
 @dataclass(frozen=True)
 class ReasoningScheduleConfig:
-    """refresh_every_frames: K, regenerate at least every K frames (1: every frame, the paper's way).
+    """refresh_every_frames: K, regenerate at least every K frames (1: every frame, the paper's way;
+    0: no periodic refresh, only a new instruction or a scene change).
     scene_change_threshold: mean absolute difference of the grey thumbnail, as a fraction of full
     scale (0..1), above which the scene counts as changed; 0 or less disables the test."""
 
@@ -36,8 +39,9 @@ class ReasoningScheduleConfig:
     scene_change_threshold: float = 0.08
 
     def __post_init__(self) -> None:
-        if self.refresh_every_frames < 1:
-            raise ValueError(f"refresh_every_frames must be >= 1, got {self.refresh_every_frames}")
+        if self.refresh_every_frames < 0:
+            raise ValueError(f"refresh_every_frames must be >= 0 (0: only on a new instruction), "
+                             f"got {self.refresh_every_frames}")
 
 
 def scene_thumbnail(images: dict[str, np.ndarray]) -> np.ndarray:
@@ -76,7 +80,7 @@ class ReasoningScheduler:
         reason = None
         if instruction != self.instruction:
             reason = RefreshReason.NEW_INSTRUCTION
-        elif self.frames_since_refresh + 1 >= self.config.refresh_every_frames:
+        elif 0 < self.config.refresh_every_frames <= self.frames_since_refresh + 1:
             reason = RefreshReason.PERIODIC
         elif (self.config.scene_change_threshold > 0.0
               and self.scene_change(thumbnail) > self.config.scene_change_threshold):

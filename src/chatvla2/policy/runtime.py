@@ -7,8 +7,9 @@
                    later refreshes (every K frames, scene change) run behind, and chunks use the
                    newest finished reasoning embedding meanwhile.
 
-`mode="sync"` reasons then acts on every frame (the paper's evaluation mode) and never starts a
-thread. The runtime is a `Policy` (`infer(observation) -> PolicyOutput`, `reset()`), so nodes,
+`mode="sync"` reasons then acts on the same call and never starts a thread; by default it reasons
+on every frame (the paper's evaluation mode), and with another schedule (e.g. `refresh_every_frames=0`:
+once per instruction) it reuses its last reasoning on the frames in between, as async mode does. The runtime is a `Policy` (`infer(observation) -> PolicyOutput`, `reset()`), so nodes,
 replay and benchmarks all call it the same way. It never returns a chunk with a non-finite value:
 a NaN/Inf from the model raises `ModelOutputError` and the caller publishes nothing for that frame.
 """
@@ -53,7 +54,9 @@ class TwoRateModel(Protocol):
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """mode: 'async' (two rates) or 'sync' (reason then act every frame).
+    """mode: 'async' (two rates) or 'sync' (reason then act in one call).
+    schedule: when the reasoning is regenerated; None picks the mode's default: sync every frame
+    (refresh_every_frames=1, no scene test), async every 30 frames or on a scene change.
     max_reasoning_tokens: tokens generated per reasoning refresh.
     first_reasoning_timeout_s: how long the first chunk of a new instruction waits for reasoning.
     rtc: real-time chunking (policy/realtime_chunking.py) when set: each chunk is denoised with
@@ -62,12 +65,16 @@ class RuntimeConfig:
     mode: Literal["async", "sync"] = "async"
     max_reasoning_tokens: int = 48
     first_reasoning_timeout_s: float = 30.0
-    schedule: ReasoningScheduleConfig = ReasoningScheduleConfig()
+    schedule: ReasoningScheduleConfig | None = None
     rtc: RtcConfig | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("async", "sync"):
             raise ValueError(f"runtime mode must be 'async' or 'sync', got {self.mode!r}")
+        if self.schedule is None:
+            default = (ReasoningScheduleConfig(refresh_every_frames=1, scene_change_threshold=0.0)
+                       if self.mode == "sync" else ReasoningScheduleConfig())
+            object.__setattr__(self, "schedule", default)
         if self.max_reasoning_tokens < 1:
             raise ValueError(f"max_reasoning_tokens must be >= 1, got {self.max_reasoning_tokens}")
 
@@ -181,6 +188,7 @@ class AsyncReasoningRuntime:
                        if config.mode == "async" else None)
         self.reasoning: FinishedReasoning | None = None
         self.frames = 0
+        self.sync_refreshes = 0  # reasonings made by sync mode
         self.previous: tuple[np.ndarray, float, str] | None = None  # RTC: last chunk, its stamp, instruction
         self.latencies_s: list[float] = []  # RTC: the last few inference latencies
 
@@ -218,7 +226,7 @@ class AsyncReasoningRuntime:
         info = {"latency_s": latency_s,
                 "reasoning_age_s": observation.stamp_s - reasoning.stamp_s,
                 "reasoning_duration_s": reasoning.duration_s,
-                "reasoning_refreshes": float(self.worker.finished if self.worker else self.frames)}
+                "reasoning_refreshes": float(self.worker.finished if self.worker else self.sync_refreshes)}
         if guide is not None:
             info.update(rtc_delay_steps=float(guide.delay_steps), rtc_frozen_rows=float(guide.frozen_rows))
         return PolicyOutput(reasoning=reasoning.text, joint_names=self.model.joint_names,
@@ -238,13 +246,17 @@ class AsyncReasoningRuntime:
         return inpainting_guide(actions, stamp_s, observation.stamp_s, self.model.step_dt_s, delay)
 
     def reason_now(self, observation: Observation) -> tuple[FinishedReasoning, Any]:
-        """Sync mode: one encoding serves both the reasoning and the chunk."""
+        """Sync mode: when the schedule asks (always for a new task), one encoding serves both the
+        reasoning and the chunk; otherwise the last reasoning about this task is reused."""
         start_s = time.perf_counter()
-        self.scheduler.decide(observation.instruction, observation.images)
+        why = self.scheduler.decide(observation.instruction, observation.images)
+        if why is None and self.reasoning is not None and self.reasoning.instruction == observation.instruction:
+            return self.reasoning, self.model.encode(observation)
         encoded = self.model.encode(observation, keep_cache=True)
         text, embedding = self.model.reason(encoded, self.config.max_reasoning_tokens)
+        self.sync_refreshes += 1
         self.reasoning = FinishedReasoning(text, embedding, observation.instruction, observation.stamp_s,
-                                           RefreshReason.PERIODIC, time.perf_counter() - start_s)
+                                           why or RefreshReason.NEW_INSTRUCTION, time.perf_counter() - start_s)
         return self.reasoning, encoded
 
     def latest_reasoning(self, observation: Observation) -> FinishedReasoning:

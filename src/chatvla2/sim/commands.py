@@ -25,11 +25,17 @@ def add_mode_argument(parser: argparse.ArgumentParser, default: str = "sync") ->
     parser.add_argument("--mode", choices=("sync", "async"), default=default,
                         help="runtime mode of a model policy: sync reasons then acts on every call "
                              "(deterministic, the paper's evaluation mode); async is the robot's")
+    parser.add_argument("--reasoning-every", type=int, metavar="N",
+                        help="a model policy regenerates its reasoning every N policy calls, 0: only when "
+                             "the instruction arrives, as stage 2 trains the head (default: sync every call, "
+                             "async every 30 frames or on a scene change); turns the scene-change test off")
 
 
-def make_policy(spec: str, env, robot, mode: str = "sync"):
-    """expert | habit | random (scripted, need the scene) or what `load_policy` loads, in `mode`."""
+def make_policy(spec: str, env, robot, mode: str = "sync", reasoning_every: int | None = None):
+    """expert | habit | random (scripted, need the scene) or what `load_policy` loads, in `mode`,
+    with the reasoning regenerated every `reasoning_every` calls (None: the mode's default)."""
     from chatvla2.policy.loading import load_policy
+    from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
     from chatvla2.policy.runtime import RuntimeConfig
     from chatvla2.sim.baselines import HabitPolicy, RandomPolicy
     from chatvla2.sim.expert import ExpertPolicy
@@ -40,7 +46,9 @@ def make_policy(spec: str, env, robot, mode: str = "sync"):
         return HabitPolicy(env)
     if spec == "random":
         return RandomPolicy(robot, step_dt_s=env.config.control_dt_s)
-    return load_policy(spec, robot, RuntimeConfig(mode=mode))
+    schedule = (None if reasoning_every is None else
+                ReasoningScheduleConfig(refresh_every_frames=reasoning_every, scene_change_threshold=0.0))
+    return load_policy(spec, robot, RuntimeConfig(mode=mode, schedule=schedule))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     robot = load_robot_spec(args.robot)
     env = TaskEnv(robot, SimConfig(image_height_px=args.image_size, image_width_px=args.image_size))
-    policy = make_policy(args.policy, env, robot, args.mode)
+    policy = make_policy(args.policy, env, robot, args.mode, args.reasoning_every)
     print(f"policy {args.policy}: {policy_mode(policy)}")
     keep_every = 8 if (args.contact_sheet or args.save_video) else 0
     results = []

@@ -12,7 +12,8 @@ closed loop, the same one `chatvla2 eval` uses, and reports per policy:
 - router entropy per MoE layer (bits; max log2(experts)): the entropy of the share of token-slots
   each expert received, summed over the prompt tokens of every episode's first observation.
 Models run through `load_policy`, the robot's runtime, in `--mode` (default sync: deterministic,
-the paper's evaluation mode); the table names the mode. Writes a Markdown table and a JSON file;
+the paper's evaluation mode; `--reasoning-every 0`: reasoning once per episode, as stage 2 trains
+the head); the table names the mode. Writes a Markdown table and a JSON file;
 prints each episode's reasoning.
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ def router_entropy(model, observations) -> tuple[list[float], float]:
 
 
 def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: int, execute_steps: int,
-                    image_size: int, mode: str = "sync") -> PolicyScores:
+                    image_size: int, mode: str = "sync", reasoning_every: int | None = None) -> PolicyScores:
     from chatvla2.control.robot import load_robot_spec
     from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.commands import make_policy
@@ -84,7 +85,7 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
 
     robot = load_robot_spec("franka_fr3")
     env = TaskEnv(robot, SimConfig(image_height_px=image_size, image_width_px=image_size))
-    policy = FirstReasoning(make_policy(spec, env, robot, mode))
+    policy = FirstReasoning(make_policy(spec, env, robot, mode, reasoning_every))
     scores = PolicyScores(name, mode=policy_mode(policy.policy))
     tqdm.write(f"{name}: {scores.mode}")
     first_observations = []
@@ -132,7 +133,7 @@ def markdown_table(rows: list[PolicyScores]) -> str:
     for row in rows:
         entropy = ("n/a" if not row.router_entropy_bits else
                    ", ".join(f"{v:.2f}" for v in row.router_entropy_bits) + f" (max {row.max_entropy_bits:.2f})")
-        name = f"{row.name} ({row.mode})" if row.mode.endswith("runtime") else row.name
+        name = f"{row.name} ({row.mode})" if "runtime" in row.mode else row.name
         lines.append(f"| {name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
                      f"| {percent(row.successes['heldout'], row.episodes['heldout'])} "
                      f"| {by_place_text(row, 'heldout')} "
@@ -168,7 +169,7 @@ def run(args) -> int:
         if not spec:
             name, spec = item, item
         rows.append(evaluate_policy(spec, name, args.episodes, args.seed, args.max_steps, args.execute_steps,
-                                    args.image_size, args.mode))
+                                    args.image_size, args.mode, args.reasoning_every))
     table = markdown_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")
