@@ -61,7 +61,7 @@ class InferenceNode(LifecycleNode):
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
         self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background; sync: reason then act every frame")
-        self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames")
+        self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames (0: only when an instruction arrives)")
         self.scene_change_threshold = declare(self, "scene_change_threshold", 0.08, "Mean grey change (0..1) that triggers new reasoning; <= 0 disables")
         self.max_reasoning_tokens = declare(self, "max_reasoning_tokens", 48, "Tokens generated per reasoning")
         self.rtc_enabled = declare(self, "rtc_enabled", False, "Real-time chunking: freeze the rows executed while a chunk is computed (controller execution_mode rtc)")
