@@ -59,7 +59,8 @@ def test_training_takes_labels_from_the_handover_only(env, wrong_card_recovery, 
     assert check_episode(tmp_path / "dagger.hdf5").first_labelled_step == 32
     assert read_episode(tmp_path / "dagger.hdf5").first_labelled_step == 32
     dataset = RobotTrainingSet(tmp_path, ["front", "wrist"], horizon=16)
-    assert len(dataset) == len(episode.action) - 32
+    assert len(dataset) == len(dataset.chunks) == len(episode.action) - 32
+    assert dataset.chunks.index[0] == (0, 32)
     first = dataset.robot_sample(0)
     np.testing.assert_array_equal(first.state, episode.qpos[32].astype(np.float32))
     np.testing.assert_array_equal(first.actions, episode.action[32:48])

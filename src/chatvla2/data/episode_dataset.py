@@ -52,6 +52,7 @@ class EpisodeChunkDataset:
     instruction, reasoning, task.
 
     actions[k] is the target executed at step t + k, the step whose observation is sample t's.
+    Steps run from each episode's `first_labelled_step` (0 but for DAgger episodes).
     """
 
     def __init__(self, sources, chunk_size: int = 16, cameras: tuple[str, ...] | None = None,
@@ -67,7 +68,9 @@ class EpisodeChunkDataset:
             missing = set(cameras or ()) - set(info.cameras)
             if missing:
                 raise EpisodeFileError(f"{info.path}: lacks cameras {sorted(missing)}")
-        self.index = [(i, t) for i, info in enumerate(self.episodes) for t in range(info.length)]
+        # a DAgger episode's rows before its hand-over are the policy's own, not labels
+        self.index = [(i, t) for i, info in enumerate(self.episodes)
+                      for t in range(info.first_labelled_step, info.length)]
 
     def __len__(self) -> int:
         return len(self.index)

@@ -51,9 +51,8 @@ class RobotTrainingSet:
             names = ", ".join(f"'{r}'" for r in roots)
             raise ValueError(f"episode folder(s) {names} hold no usable episode ({len(self.chunks.skipped)} skipped)")
         self.cameras = list(cameras)
-        first = [info.first_labelled_step for info in self.chunks.episodes]  # DAgger: expert rows only
-        self.positions = [i for i, (e, t) in enumerate(self.chunks.index)
-                          if t >= first[e] and (t - first[e]) % frame_stride == 0]
+        first = [info.first_labelled_step for info in self.chunks.episodes]  # the index starts there
+        self.positions = [i for i, (e, t) in enumerate(self.chunks.index) if (t - first[e]) % frame_stride == 0]
         self.text: list[tuple[str, str]] = []  # (instruction, reasoning) per episode
         for info in self.chunks.episodes:
             with h5py.File(info.path, "r") as f:
