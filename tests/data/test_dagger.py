@@ -99,6 +99,18 @@ def test_gen_data_records_dagger_episodes_with_the_model(tmp_path, capsys):
         assert len(episode.action) > episode.first_labelled_step
 
 
+def test_handover_steps_can_be_chosen_and_must_be_positive(tmp_path, capsys):
+    assert {handover_step(seed, (40, 48)) for seed in range(50)} == {40, 48}
+    with pytest.raises(ValueError, match="positive"):
+        handover_step(0, (0, 8))
+    assert main(["gen-data", "--task", "math", "--episodes", "1", "--out", str(tmp_path),
+                 "--handover-steps", "40"]) == 2
+    assert "give a policy" in capsys.readouterr().err
+    assert main(["gen-data", "--task", "math", "--episodes", "1", "--out", str(tmp_path),
+                 "--dagger-policy", "models/chatvla2-tiny", "--handover-steps", "0"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+
+
 def test_gen_data_dagger_needs_math_answers_and_a_model(tmp_path, capsys):
     assert main(["gen-data", "--task", "placement", "--episodes", "1", "--out", str(tmp_path),
                  "--dagger-policy", "models/chatvla2-tiny"]) == 2

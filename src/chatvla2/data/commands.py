@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "until a hand-over step drawn by the seed (8-64), then the expert finishes from "
                              "that state; training uses the expert's rows only. Scenes the model solved "
                              "before the hand-over are not written")
+    parser.add_argument("--handover-steps", type=int, nargs="+", metavar="STEP",
+                        help="with --dagger-policy: the control steps the hand-over is drawn from "
+                             "(default 8 16 ... 64)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
                              "and without a named-card --lift")
         if not resolve_data_path(args.dagger_policy).is_dir():
             raise FileNotFoundError(f"--dagger-policy '{args.dagger_policy}' is not a model directory")
+        if args.handover_steps is not None and min(args.handover_steps) < 1:
+            raise ValueError(f"--handover-steps must be positive control steps, got {args.handover_steps}")
+    elif args.handover_steps is not None:
+        raise ValueError("--handover-steps chooses when a --dagger-policy hands over: give a policy")
     if args.task == "qa":
         tasks = ["math" if i % 2 == 0 or args.split == "reading" else "placement" for i in range(args.episodes)]
         split_of = {"math": args.split, "placement": "train" if args.split == "cardswap" else args.split}
@@ -64,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                  seeds_with_rightmost_card(args.split, args.seed, args.episodes) if args.lift == "rightmost-card"
                  else range(args.seed, args.seed + args.episodes))
         jobs = [EpisodeJob(args.task, seed, args.split, args.out, args.image_size, lift=args.lift,
-                           dagger_policy=args.dagger_policy) for seed in seeds]
+                           dagger_policy=args.dagger_policy, handover_steps=tuple(args.handover_steps or ()))
+                for seed in seeds]
     start = time.perf_counter()
     results = generate_episodes(jobs, workers=args.workers)
     elapsed_s = time.perf_counter() - start

@@ -20,8 +20,11 @@ from chatvla2.data.episodes import Episode
 HANDOVER_STEPS = tuple(range(8, 65, 8))  # control steps of the policy before the expert takes over
 
 
-def handover_step(seed: int) -> int:
-    return int(np.random.default_rng([seed, 11]).choice(HANDOVER_STEPS))
+def handover_step(seed: int, steps: tuple[int, ...] = HANDOVER_STEPS) -> int:
+    """The hand-over step of a scene: one of `steps`, drawn by its seed."""
+    if not steps or min(steps) < 1:
+        raise ValueError(f"hand-over steps must be positive control steps, got {list(steps)}")
+    return int(np.random.default_rng([seed, 11]).choice(steps))
 
 
 def record_dagger_episode(env, policy, task: str, seed: int, split: str, handover: int,

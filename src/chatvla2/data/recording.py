@@ -34,6 +34,7 @@ class EpisodeJob:
     question_answers: bool = False  # an image-text QA file instead of an episode
     lift: str = "answer"  # math: "answer" | "any-card" (a named-card episode)
     dagger_policy: str | None = None  # a model directory: a DAgger episode (policy, then the expert)
+    handover_steps: tuple[int, ...] = ()  # DAgger: the seed draws the hand-over among these (() = default)
 
     @property
     def path(self) -> Path:
@@ -117,10 +118,11 @@ def _run_job(job: EpisodeJob) -> tuple[str, bool]:
 
         return str(record_qa(env, job.task, job.seed, job.split, job.out_dir)), True
     if job.dagger_policy:
-        from chatvla2.data.dagger import handover_step, record_dagger_episode
+        from chatvla2.data.dagger import HANDOVER_STEPS, handover_step, record_dagger_episode
 
         policy = _worker_policy(job.dagger_policy, env.robot)
-        episode = record_dagger_episode(env, policy, job.task, job.seed, job.split, handover_step(job.seed))
+        handover = handover_step(job.seed, job.handover_steps or HANDOVER_STEPS)
+        episode = record_dagger_episode(env, policy, job.task, job.seed, job.split, handover)
         if episode is None:
             return "", False
     else:

@@ -60,7 +60,7 @@ class InferenceNode(LifecycleNode):
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
-        self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background; sync: reason then act every frame")
+        self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background (refresh_every_frames, scene_change_threshold); sync: reason then act every frame")
         self.refresh_every_frames = declare(self, "refresh_every_frames", 30, "Regenerate the reasoning at least every this many frames (0: only when an instruction arrives)")
         self.scene_change_threshold = declare(self, "scene_change_threshold", 0.08, "Mean grey change (0..1) that triggers new reasoning; <= 0 disables")
         self.max_reasoning_tokens = declare(self, "max_reasoning_tokens", 48, "Tokens generated per reasoning")
@@ -89,7 +89,9 @@ class InferenceNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             robot = load_robot_spec(self.robot_name)
-            schedule = ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
+            # sync reasons on every frame (its contract); the schedule parameters pace async mode
+            schedule = (ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
+                        if self.runtime_mode == "async" else None)
             rtc = RtcConfig(self.rtc_min_delay_steps, self.rtc_max_delay_steps) if self.rtc_enabled else None
             config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
                                    schedule=schedule, rtc=rtc)
