@@ -5,11 +5,12 @@ the scene's three cards drawn by its seed, the answer or not, and its reasoning 
 card in its last clause ("...; the card 5 is third from the left"): head-training data in which the
 observation does not tell which card to lift and only the reasoning does (stage 2; stage 1 refuses
 it, since the language model would learn to name a card that is not the answer). Its `success`
-means the named card, and only it, was lifted. `lift="rightmost-card"` names the card in the rightmost
-slot, the slot that never holds a training answer (the card-swap split puts the answer there): the
-only data in which the arm reaches that slot with a reasoning naming the card. A DAgger job (`dagger_policy`: a model directory)
-lets that policy drive until a hand-over step drawn by the seed, then the expert
-(`chatvla2.data.dagger`); each worker process loads the policy once, at one torch thread.
+means the named card, and only it, was lifted. `lift="rightmost-card"` names the card in the
+rightmost slot, the slot that never holds a training answer (the card-swap split puts the answer
+there): the only data in which the arm reaches that slot with a reasoning naming the card.
+A DAgger job (`dagger_policy`: a model directory) lets that policy drive until a hand-over step
+drawn by the seed, then the expert (`chatvla2.data.dagger`); each worker process loads the policy
+once, at one torch thread.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class EpisodeJob:
     out_dir: Path
     image_size_px: int = 224
     question_answers: bool = False  # an image-text QA file instead of an episode
-    lift: str = "answer"  # math: "answer" | "any-card" (a named-card episode)
+    lift: str = "answer"  # math: "answer" | "any-card" | "rightmost-card" (named-card episodes)
     dagger_policy: str | None = None  # a model directory: a DAgger episode (policy, then the expert)
     handover_steps: tuple[int, ...] = ()  # DAgger: the seed draws the hand-over among these (() = default)
 

@@ -7,10 +7,11 @@
                    later refreshes (every K frames, scene change) run behind, and chunks use the
                    newest finished reasoning embedding meanwhile.
 
-`mode="sync"` reasons then acts on the same call and never starts a thread; by default it reasons
-on every frame (the paper's evaluation mode), and with another schedule (e.g. `refresh_every_frames=0`:
-once per instruction) it reuses its last reasoning on the frames in between, as async mode does. The runtime is a `Policy` (`infer(observation) -> PolicyOutput`, `reset()`), so nodes,
-replay and benchmarks all call it the same way. It never returns a chunk with a non-finite value:
+`mode="sync"` reasons then acts in the same call and never starts a thread; by default it reasons
+on every frame (the paper's evaluation mode), and with another schedule (e.g.
+`refresh_every_frames=0`: once per instruction) it reuses its last reasoning on the frames in
+between, as async mode does. The runtime is a `Policy` (`infer(observation) -> PolicyOutput`,
+`reset()`), so nodes, replay and benchmarks all call it the same way. It never returns a chunk with a non-finite value:
 a NaN/Inf from the model raises `ModelOutputError` and the caller publishes nothing for that frame.
 """
 from __future__ import annotations
