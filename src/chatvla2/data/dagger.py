@@ -2,7 +2,7 @@
 
 Behaviour cloning only ever sees the expert's own states; a policy that drifts (the arm hovering
 between two cards, the gripper closed on nothing) meets states nobody labelled. Here the policy
-runs the scene closed loop exactly as in evaluation (`execute_steps` rows of each chunk) until the
+runs the scene closed loop with evaluation's own loop (`run_policy_episode`) until the
 hand-over step, drawn by the seed from `HANDOVER_STEPS`; the expert then plans from wherever the arm
 is (`plan_expert_actions` starts from the current joints and gripper) and finishes the episode.
 The file keeps the whole run: the policy's rows are a true record (its targets in /action) and
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from chatvla2.control.joint_order import columns_by_name
 from chatvla2.data.episodes import Episode
 
 HANDOVER_STEPS = tuple(range(8, 65, 8))  # control steps of the policy before the expert takes over
@@ -31,38 +30,25 @@ def record_dagger_episode(env, policy, task: str, seed: int, split: str, handove
                           execute_steps: int = 8) -> Episode | None:
     """Run `policy` for `handover` control steps, then the expert from that state; None when the
     policy succeeded first (nothing to correct) or the expert cannot plan from where it stopped."""
+    from chatvla2.data.recording import StepRecorder
+    from chatvla2.sim.evaluation import run_policy_episode
     from chatvla2.sim.expert import plan_expert_actions
 
     if handover < 1:
         raise ValueError(f"the hand-over step must be at least 1, got {handover}")
-    scene = env.reset(task, seed, split)
-    policy.reset()
-    frames = {camera: [] for camera in env.config.cameras}
-    qpos, qvel, actions = [], [], []
-
-    def step(action: np.ndarray) -> None:
-        for camera in env.config.cameras:
-            frames[camera].append(env.render(camera))
-        qpos.append(env.qpos())
-        qvel.append(env.qvel())
-        actions.append(np.asarray(action, dtype=np.float32))
-        env.step(np.asarray(action, dtype=float))
-
-    while len(actions) < handover:
-        output = policy.infer(env.observation())
-        chunk = columns_by_name(output.joint_names, output.actions, env.robot.command_names, "policy output")
-        for action in chunk[:min(execute_steps, handover - len(actions))]:
-            step(action)
-            if env.outcome()[0]:
-                return None
+    recorder = StepRecorder(env)
+    driven = run_policy_episode(env, policy, task, seed, split, max_steps=handover, execute_steps=execute_steps,
+                                before_step=recorder.record)
+    if driven.success:
+        return None
     try:
         plan = plan_expert_actions(env)  # (T, 8) from the current joints and gripper opening
     except RuntimeError:
         return None
     for action in plan:
-        step(action)
+        recorder.record(action)
+        env.step(action)
+    scene = env.scene
     return Episode(task=task, instruction=scene.instruction, reasoning=scene.reasoning,
                    success=env.outcome()[0], seed=seed, split=split, control_dt_s=env.config.control_dt_s,
-                   joint_names=env.robot.command_names, qpos=np.asarray(qpos), qvel=np.asarray(qvel),
-                   images={c: np.asarray(f) for c, f in frames.items()}, action=np.asarray(actions),
-                   first_labelled_step=handover)
+                   joint_names=env.robot.command_names, first_labelled_step=handover, **recorder.arrays())

@@ -60,6 +60,30 @@ def named_card(scene, seed: int, lift: str = "any-card") -> int:
     return int(scene.cards[np.random.default_rng([seed, 7]).integers(len(scene.cards))].digit)
 
 
+class StepRecorder:
+    """What each camera saw and the arm's state just before every action, and the actions: call
+    `record(action)` before the simulator executes it; `arrays()` gives an `Episode`'s arrays."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.frames = {camera: [] for camera in env.config.cameras}
+        self.qpos, self.qvel, self.actions = [], [], []
+
+    def record(self, action) -> None:
+        for camera in self.env.config.cameras:
+            self.frames[camera].append(self.env.render(camera))
+        self.qpos.append(self.env.qpos())
+        self.qvel.append(self.env.qvel())
+        self.actions.append(np.asarray(action, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def arrays(self) -> dict:
+        return {"qpos": np.asarray(self.qpos), "qvel": np.asarray(self.qvel), "action": np.asarray(self.actions),
+                "images": {c: np.asarray(f) for c, f in self.frames.items()}}
+
+
 def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "answer") -> Episode:
     """Reset `env`, run the scripted expert, store what each camera saw before every action."""
     from chatvla2.sim.expert import plan_expert_actions
@@ -72,13 +96,9 @@ def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "an
     scene = env.reset(task, seed, split)
     digit = None if lift == "answer" else named_card(scene, seed, lift)
     plan = plan_expert_actions(env, digit)  # (T, 8)
-    frames = {camera: [] for camera in env.config.cameras}
-    qpos, qvel = [], []
+    recorder = StepRecorder(env)
     for action in plan:
-        for camera in env.config.cameras:
-            frames[camera].append(env.render(camera))
-        qpos.append(env.qpos())
-        qvel.append(env.qvel())
+        recorder.record(action)
         env.step(action)
     if digit is None:
         success, reasoning = env.outcome()[0], scene.reasoning
@@ -87,8 +107,7 @@ def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "an
         reasoning = math_reasoning(scene.equation, [c.digit for c in scene.cards], named=digit)
     return Episode(task=task, instruction=scene.instruction, reasoning=reasoning, success=success,
                    seed=seed, split=split, control_dt_s=env.config.control_dt_s,
-                   joint_names=env.robot.command_names, qpos=np.asarray(qpos), qvel=np.asarray(qvel),
-                   images={c: np.asarray(f) for c, f in frames.items()}, action=plan)
+                   joint_names=env.robot.command_names, **recorder.arrays())
 
 
 _WORKER_ENV = {}

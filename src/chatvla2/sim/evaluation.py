@@ -7,6 +7,7 @@ again with the new observation. The episode ends on success or after `max_steps`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -30,7 +31,10 @@ class EpisodeResult:
 
 
 def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split: str,
-                       max_steps: int = 120, execute_steps: int = 8, keep_frames_every: int = 0) -> EpisodeResult:
+                       max_steps: int = 120, execute_steps: int = 8, keep_frames_every: int = 0,
+                       before_step: Callable[[np.ndarray], None] | None = None) -> EpisodeResult:
+    """`before_step(action)`, when given, sees every action just before the simulator executes it
+    (a recorder: `chatvla2.data.recording.StepRecorder`)."""
     scene = env.reset(task, seed, split)
     policy.reset()
     reasoning, frames, step = "", [], 0
@@ -43,6 +47,8 @@ def run_policy_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split
         reasoning = output.reasoning
         actions = columns_by_name(output.joint_names, output.actions, env.robot.command_names, "policy output")
         for action in actions[:execute_steps]:  # (<=N, 8)
+            if before_step is not None:
+                before_step(action)
             env.step(np.asarray(action, dtype=float))
             step += 1
             success, reason = env.outcome()

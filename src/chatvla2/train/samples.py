@@ -2,8 +2,8 @@
 
 Robot samples come from `chatvla2.data.episode_dataset.EpisodeChunkDataset` (one per episode
 frame t: images at t, qpos[t], the chunk action[t : t + H] padded with the last action past the
-end, instruction, reasoning; a DAgger episode's frames from its first labelled step on), image-text samples from `chatvla2.data.image_text.ImageTextDataset`.
-Both validate their files once and skip a bad file by name. This module adds what training needs
+end, instruction, reasoning; a DAgger episode's frames from its first labelled step on),
+image-text samples from `chatvla2.data.image_text.ImageTextDataset`. Both validate their files once and skip a bad file by name. This module adds what training needs
 on top: which episode a sample belongs to (stage 2 keys the model's own reasoning by episode), an
 episode's first frame, and every state/action row for the normalisation statistics.
 """
