@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.model.action_head import TokenContext, add_token_attention
+from chatvla2.model.action_head import TokenContext, add_head_parts, add_token_attention
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.policy.interface import Observation, Policy
 from chatvla2.policy.loading import close_policy, load_policy, policy_mode
@@ -47,20 +47,38 @@ def attending_checkpoint(tmp_path_factory):
     return directory
 
 
-@pytest.mark.parametrize("head", ["pooled", "token attention"])
-def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint, attending_checkpoint, head):
+@pytest.fixture(scope="module")
+def locating_checkpoint(tmp_path_factory):
+    """A tiny model whose head has a target locator, its located target given weight."""
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("locating")
+    model = ChatVLA2Model.from_preset("tiny", max_reasoning_tokens=8)
+    model.head = add_head_parts(model.head, model.config.text_hidden_size, target_locator=True)
+    model.config.action_head = model.head.config
+    with torch.no_grad():
+        model.head.target_proj[-1].weight.normal_(0.0, 0.3)
+        for block in model.head.blocks:
+            block.adaLN_modulation[1].weight.normal_(0.0, 0.05)
+        model.head.final.adaLN_modulation[1].weight.normal_(0.0, 0.05)
+        model.head.final.linear.weight.normal_(0.0, 0.3)
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.parametrize("head", ["pooled", "token attention", "target locator"])
+def test_both_modes_give_the_models_own_reasoning_and_chunk(checkpoint, attending_checkpoint, locating_checkpoint,
+                                                            head):
     """Sync (evaluation's default) and async (the robot's) answer a first observation identically,
     and both equal the model's own greedy reasoning and seed-0 DDIM chunk: one decoder, one head
     (a token-attention head reading the same token states as `generate_reasoning` gives)."""
-    if head == "token attention":
-        checkpoint = attending_checkpoint
+    checkpoint = {"token attention": attending_checkpoint, "target locator": locating_checkpoint}.get(head, checkpoint)
     robot = load_robot_spec("franka_fr3")
     obs = observation(robot)
     model = ChatVLA2Model.from_pretrained(checkpoint).eval()
     expected = model.generate_reasoning(obs.images, obs.instruction, max_new_tokens=12)
     state = np.array([obs.joint_positions[obs.joint_names.index(n)] for n in robot.command_names])
     context = expected.context  # None for the pooled head
-    assert (context is not None) == model.config.action_head.token_attention
+    assert (context is not None) == model.config.action_head.reads_tokens == (head != "pooled")
 
     def sample(context: TokenContext | None) -> np.ndarray:
         return model.sample_actions(expected.observation_embedding, expected.embedding, state, context=context,

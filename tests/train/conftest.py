@@ -44,6 +44,31 @@ def write_fake_qa(folder: Path, count: int = 2, size_px: int = 64) -> Path:
     return folder
 
 
+def write_scene_episode(path: Path, seed: int, named_place: int | None = None, size_px: int = 64) -> object:
+    """An episode whose seed, split and reasoning are those of the real train-split scene (random
+    pixels): what the target locator's ground truth is rebuilt from. `named_place`: a named-card
+    episode lifting the card at that place instead of the answer."""
+    from chatvla2.sim.scenes import math_reasoning, sample_math_scene
+
+    scene = sample_math_scene(seed, "train")
+    digits = [c.digit for c in scene.cards]
+    named = None if named_place is None else digits[named_place]
+    rng = np.random.default_rng(seed)
+    qpos = rng.normal(size=(6, 8)).astype(np.float32)
+    write_episode(path, Episode(
+        task="math", instruction=scene.instruction, reasoning=math_reasoning(scene.equation, digits, named),
+        success=True, seed=seed, split="train", control_dt_s=0.1, joint_names=JOINTS, qpos=qpos,
+        qvel=np.zeros_like(qpos), action=qpos + 0.1,
+        images={"front": rng.integers(0, 255, (6, size_px, size_px, 3), dtype=np.uint8)}))
+    return scene
+
+
+@pytest.fixture
+def scene_episode():
+    """`write_scene_episode` (tests cannot import conftest in importlib mode)."""
+    return write_scene_episode
+
+
 @pytest.fixture(scope="session")
 def train_data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train_data")

@@ -323,3 +323,50 @@ def test_stage2_adds_token_attention_to_a_checkpoints_head_and_caches_token_stat
     refused["model"]["init_from"] = str(final)
     with pytest.raises(ValueError, match="token_attention false contradicts checkpoint"):
         Trainer(config_from_dict(refused), show_progress=False)
+
+
+def test_stage2_trains_a_target_locator_on_each_episodes_named_card(tiny_config, scene_episode, tmp_path):
+    from chatvla2.train.locator_targets import named_card, normalised_position
+
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for seed in (1, 2):
+        scene_episode(folder / f"math_train_{seed:06d}.hdf5", seed)
+    scene_episode(folder / "named_math_train_000003.hdf5", 3, named_place=2)
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+
+    def stage2(name: str, locating: bool | None = True, steps: int = 2) -> dict:
+        raw = tiny_config(tmp_path / name, stage=2, steps=steps, **{"data.image_text_fraction": 0.0,
+                                                                     "data.episodes_dir": str(folder),
+                                                                     "data.cache_frame_embeddings": True})
+        raw["model"] = {"init_from": str(stage1), "target_locator": locating}
+        return raw
+
+    trainer = Trainer(config_from_dict(stage2("locating")), show_progress=False)
+    assert trainer.model.config.action_head.target_locator and trainer.frames.context is not None
+    truth = trainer.locator_truth
+    for position in (0, len(trainer.dataset) - 1):  # each frame carries its episode's named card
+        episode = trainer.dataset.chunks.index[trainer.dataset.positions[position]][0]
+        card = named_card(trainer.dataset.chunks.episodes[episode].path)
+        np.testing.assert_allclose(truth.position[position].numpy(), normalised_position(card.pos_m), atol=1e-6)
+    assert (truth.token >= 0).all()
+    before_vlm, before_locator = weights(trainer.model, "vlm."), weights(trainer.model, "head.locator.")
+    values = trainer.train_step(0)
+    assert {"diffusion_loss", "locator_loss", "locator_pointer_accuracy", "locator_error_rms"} <= set(values)
+    assert values["loss"] == pytest.approx(values["diffusion_loss"] + values["locator_loss"], rel=1e-4)
+    assert all(torch.equal(w, before_vlm[n]) for n, w in weights(trainer.model, "vlm.").items())
+    assert all(not torch.equal(w, before_locator[n]) for n, w in weights(trainer.model, "head.locator.").items()
+               if n.endswith("readout.3.weight"))
+    final = train(config_from_dict(stage2("final", steps=1)), show_progress=False)
+    loaded = ChatVLA2Model.from_pretrained(final).eval()
+    assert loaded.head.locator is not None
+    images = trainer.dataset.first_frame(0)
+    reasoning = loaded.generate_reasoning(images, trainer.dataset.text[0][0], max_new_tokens=6)
+    assert reasoning.context is not None
+    chunk = loaded.sample_actions(reasoning.observation_embedding, reasoning.embedding, np.zeros(8, np.float32),
+                                  generator=torch.Generator().manual_seed(0), context=reasoning.context)
+    assert torch.isfinite(chunk).all()
+    refused = stage2("refused", locating=False)
+    refused["model"]["init_from"] = str(final)
+    with pytest.raises(ValueError, match="target_locator false contradicts checkpoint"):
+        Trainer(config_from_dict(refused), show_progress=False)

@@ -192,6 +192,14 @@ class ReasoningFollowingHead(nn.Module):
                                      for _ in range(config.depth)])
         self.final = FinalLayer(width, config.action_dim)
         self.context_encoder = ContextEncoder(embedding_dim, width) if config.token_attention else None
+        self.locator, self.target_proj = None, None
+        if config.target_locator:
+            from chatvla2.model.target_locator import TargetLocator  # it builds on this module's parts
+
+            self.locator = TargetLocator(embedding_dim, width, config.num_heads)
+            self.target_proj = projection(2, width)
+            nn.init.zeros_(self.target_proj[-1].weight)  # a head given a locator starts as it was
+            nn.init.zeros_(self.target_proj[-1].bias)
 
     def condition_names(self) -> list[str]:
         """Which embedding conditions each block: 'observation' or 'reasoning'."""
@@ -199,9 +207,12 @@ class ReasoningFollowingHead(nn.Module):
         return ["observation" if index < split else "reasoning" for index in range(self.config.depth)]
 
     def conditions(self, timesteps: torch.Tensor, state: torch.Tensor, observation_embedding: torch.Tensor,
-                   reasoning_embedding: torch.Tensor | None) -> dict[str, torch.Tensor]:
+                   reasoning_embedding: torch.Tensor | None, target: torch.Tensor | None = None
+                   ) -> dict[str, torch.Tensor]:
         """Condition name -> (N, W). timesteps (N,) with N a multiple of the batch B: row n pairs
-        timestep n with example n % B (several steps' conditions in one call)."""
+        timestep n with example n % B (several steps' conditions in one call). target (B, 2): the
+        locator's table position of the named card (a head with a target locator), added to the last
+        half's condition."""
         sinusoid = timestep_embedding(timesteps, self.config.width)  # (N, W) float32
         t_emb = self.time_mlp(sinusoid.to(self.time_mlp[0].weight.dtype))  # a bf16 head runs in bf16
         pooled = self.config.pooled_embeddings
@@ -213,8 +224,20 @@ class ReasoningFollowingHead(nn.Module):
                 raise ValueError("reasoning_following head needs a reasoning_embedding")
             fixed["reasoning"] = (self.reasoning_proj(reasoning_embedding) if pooled
                                   else torch.zeros_like(fixed["observation"]))
+        if self.target_proj is not None:
+            if target is None:
+                raise ValueError("a head with a target locator needs the located target (B, 2)")
+            fixed[self.condition_names()[-1]] = fixed[self.condition_names()[-1]] + self.target_proj(target)
         repeats = t_emb.shape[0] // state.shape[0]
         return {name: t_emb + value.repeat(repeats, 1) for name, value in fixed.items()}
+
+    def locate(self, context: TokenContext | None):
+        """The target locator's `Located` for this context (None for a head without a locator)."""
+        if self.locator is None:
+            return None
+        if context is None:
+            raise ValueError("a head with a target locator needs the VLM's token states (a TokenContext)")
+        return self.locator(context)
 
     def modulations(self, conditions: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each block's (N, 6W) and the final layer's (N, 2W) AdaLN modulation."""
@@ -243,8 +266,12 @@ class ReasoningFollowingHead(nn.Module):
 
     def forward(self, noisy_actions: torch.Tensor, timesteps: torch.Tensor, state: torch.Tensor,
                 observation_embedding: torch.Tensor, reasoning_embedding: torch.Tensor | None,
-                context: TokenContext | None = None) -> torch.Tensor:
-        blocks, final = self.modulations(self.conditions(timesteps, state, observation_embedding, reasoning_embedding))
+                context: TokenContext | None = None, target: torch.Tensor | None = None) -> torch.Tensor:
+        """target: the located (B, 2) for a head with a locator; located from `context` when None."""
+        if self.locator is not None and target is None:
+            target = self.locate(context).target
+        blocks, final = self.modulations(self.conditions(timesteps, state, observation_embedding, reasoning_embedding,
+                                                         target))
         return self.tokens(noisy_actions, self.state_in(state)[:, None], blocks, final, self.memory(context))
 
     def denoiser(self, timesteps: list[int], state: torch.Tensor, observation_embedding: torch.Tensor,
@@ -253,7 +280,9 @@ class ReasoningFollowingHead(nn.Module):
         with every sample-independent term (the encoded token context too) computed once for all of them."""
         batch = state.shape[0]
         steps = torch.tensor(timesteps, device=state.device).repeat_interleave(batch)  # (K*B,) step-major
-        blocks, final = self.modulations(self.conditions(steps, state, observation_embedding, reasoning_embedding))
+        target = self.locate(context).target if self.locator is not None else None
+        blocks, final = self.modulations(self.conditions(steps, state, observation_embedding, reasoning_embedding,
+                                                         target))
         state_token = self.state_in(state)[:, None]  # (B, 1, W)
         memory = self.memory(context)
         rows = {step: slice(k * batch, (k + 1) * batch) for k, step in enumerate(timesteps)}
@@ -265,14 +294,31 @@ class ReasoningFollowingHead(nn.Module):
         return predict_noise
 
 
+NEW_PART_KEYS = {"token_attention": (".cross_attention.", "context_encoder."),
+                 "target_locator": ("locator.", "target_proj.")}
+
+
+def add_head_parts(head: ReasoningFollowingHead, embedding_dim: int, **parts: bool) -> ReasoningFollowingHead:
+    """A head with the named parts switched on (`token_attention=True`, `target_locator=True`) that
+    computes what `head` computes: its weights copied, each new part's output starting at zero. For
+    training such a part on top of a head trained without it."""
+    unknown = set(parts) - set(NEW_PART_KEYS)
+    if unknown:
+        raise ValueError(f"unknown head parts {sorted(unknown)}; known: {sorted(NEW_PART_KEYS)}")
+    wanted = {name: True for name, on in parts.items() if on and not getattr(head.config, name)}
+    if not wanted:
+        return head
+    parameter = next(head.parameters())
+    extended = ReasoningFollowingHead(replace(head.config, **wanted), embedding_dim)
+    missing, unexpected = extended.load_state_dict(head.state_dict(), strict=False)
+    new_keys = tuple(key for name in wanted for key in NEW_PART_KEYS[name])
+    if unexpected or not all(any(part in key for part in new_keys) for key in missing):
+        raise RuntimeError(f"head weights do not fit a head with {sorted(wanted)}: missing {missing}, "
+                           f"unexpected {unexpected}")
+    return extended.to(parameter.device, parameter.dtype)
+
+
 def add_token_attention(head: ReasoningFollowingHead, embedding_dim: int) -> ReasoningFollowingHead:
     """A head with token attention that computes what `head` computes (its weights copied, the new
     cross-attention's output at zero), for training token attention on top of a head trained without it."""
-    if head.config.token_attention:
-        return head
-    parameter = next(head.parameters())
-    attending = ReasoningFollowingHead(replace(head.config, token_attention=True), embedding_dim)
-    missing, unexpected = attending.load_state_dict(head.state_dict(), strict=False)
-    if unexpected or not all(".cross_attention." in key or key.startswith("context_encoder.") for key in missing):
-        raise RuntimeError(f"head weights do not fit a token-attention head: missing {missing}, unexpected {unexpected}")
-    return attending.to(parameter.device, parameter.dtype)
+    return add_head_parts(head, embedding_dim, token_attention=True)

@@ -137,7 +137,7 @@ class ChatVLA2Model(nn.Module):
         reasoning = masked_mean(hidden, batch["target_mask"].to(self.device))  # (B, D)
         diffusion_loss = zero
         if actions is not None:
-            context = self.batch_context(batch, hidden) if self.config.action_head.token_attention else None
+            context = self.batch_context(batch, hidden) if self.config.action_head.reads_tokens else None
             diffusion_loss = self.diffusion_loss(observation, reasoning, state, actions, action_mask, generator,
                                                  context)
         router = backbone.router_loss(self.vlm)
@@ -147,9 +147,11 @@ class ChatVLA2Model(nn.Module):
 
     def diffusion_loss(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor | None,
                        actions: torch.Tensor, action_mask: torch.Tensor | None = None,
-                       generator: torch.Generator | None = None, context: TokenContext | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None, context: TokenContext | None = None,
+                       target: torch.Tensor | None = None) -> torch.Tensor:
         """DDPM epsilon-prediction MSE. observation/reasoning (B, D), state (B, S), actions (B, H, A);
-        `context`: the token states (a token-attention head only)."""
+        `context`: the token states (a head that reads tokens); `target` (B, 2): the locator's
+        output for a head with a target locator (located from `context` when None)."""
         head = self.config.action_head
         if state is None:
             raise ValueError("training with actions needs the robot state (B, state_dim)")
@@ -164,7 +166,7 @@ class ChatVLA2Model(nn.Module):
         noisy = self.scheduler.add_noise(scaled, noise, timesteps)
         if context is not None:
             context = context.to(self.device, observation.dtype)
-        predicted = self.head(noisy, timesteps, state, observation, reasoning, context)  # (B, H, A)
+        predicted = self.head(noisy, timesteps, state, observation, reasoning, context, target)  # (B, H, A)
         per_example = F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2))  # (B,)
         if action_mask is None:
             return per_example.mean()
@@ -213,7 +215,7 @@ class ChatVLA2Model(nn.Module):
         max_new_tokens = self.config.max_reasoning_tokens if max_new_tokens is None else max_new_tokens
         prefilled = decoding.prefill(self, self.prefill_inputs(images, instruction), keep_cache=True)
         tokens, reasoning = decoding.decode_greedy(self, prefilled, max_new_tokens)
-        context = self.inference_context(prefilled, reasoning) if self.config.action_head.token_attention else None
+        context = self.inference_context(prefilled, reasoning) if self.config.action_head.reads_tokens else None
         return DecodedReasoning(self.processor.decode(tokens), tokens, reasoning.embedding,
                                 prefilled.observation_embedding, context)
 

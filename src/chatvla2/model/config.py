@@ -69,8 +69,16 @@ class ActionHeadConfig:
     # False: the AdaLN conditions leave the pooled embeddings out (timestep and state only), so a
     # token-attention head reads the VLM through its tokens alone (it cannot take the means' shortcut).
     pooled_embeddings: bool = True
+    # A target locator (target_locator.py) points at the image token of the card the reasoning names
+    # and reads its table position; the head's reasoning condition adds that position.
+    target_locator: bool = False
     train_timesteps: int = 100
     inference_steps: int = 10
+
+    @property
+    def reads_tokens(self) -> bool:
+        """Whether the head needs the VLM's token states (a TokenContext), not only their means."""
+        return self.token_attention or self.target_locator
 
     def __post_init__(self) -> None:
         if self.width % self.num_heads:
@@ -96,6 +104,7 @@ class ChatVLA2Config:
     lm_loss_weight: float = 1.0
     diffusion_loss_weight: float = 1.0
     router_loss_weight: float = 0.01
+    locator_loss_weight: float = 1.0  # stage 2, a head with a target locator: its loss beside the diffusion loss
     step_dt_s: float = 0.1  # time between action chunk rows when the policy executes them
     preset: str = "custom"
 

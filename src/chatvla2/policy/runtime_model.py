@@ -93,7 +93,7 @@ class ChatVLA2TwoRateModel:
         state = torch.as_tensor(self.state_of(observation), dtype=self.dtype)
         generator = torch.Generator(device=self.model.device).manual_seed(self.seed)
         context = (self.model.inference_context(encoded, reasoning)
-                   if self.model.config.action_head.token_attention else None)
+                   if self.model.config.action_head.reads_tokens else None)
         actions = self.model.sample_actions(encoded.observation_embedding, reasoning.embedding, state,
                                             generator=generator, steps=self.denoising_steps,
                                             precomputed_conditions=self.precomputed_conditions,

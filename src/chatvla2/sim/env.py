@@ -42,6 +42,24 @@ def _look_at_xyaxes(pos: np.ndarray, target: np.ndarray) -> str:
     return " ".join(f"{v:.5f}" for v in (*right, *up))
 
 
+def front_camera_fraction(point_m, config: SimConfig = SimConfig()) -> tuple[float, float]:
+    """Where a world point appears in the front camera's image: (row, column) as fractions of its
+    height and width (0, 0 top left), by the pinhole model of the camera `world_xml` places."""
+    forward = (FRONT_CAMERA_TARGET_M - FRONT_CAMERA_POS_M) / np.linalg.norm(FRONT_CAMERA_TARGET_M - FRONT_CAMERA_POS_M)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    offset = np.asarray(point_m, dtype=float) - FRONT_CAMERA_POS_M
+    depth = float(offset @ forward)
+    if depth <= 0:
+        raise ValueError(f"point {list(point_m)} lies behind the front camera")
+    focal = 0.5 / np.tan(np.radians(config.front_fovy_deg) / 2)  # in image heights
+    aspect = config.image_width_px / config.image_height_px
+    row = 0.5 - focal * float(offset @ up) / depth
+    column = 0.5 + focal * float(offset @ right) / depth / aspect
+    return row, column
+
+
 def world_xml(robot: RobotSpec, scene, config: SimConfig) -> str:
     scene_assets, scene_bodies = scenes.scene_xml(scene)
     bx, by, bz = BOARD_POS_M

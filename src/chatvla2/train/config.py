@@ -37,6 +37,9 @@ class ModelSection:
     # token states (action_head.py); on an init_from head without it, the new layers start with zero output
     pooled_embeddings: bool | None = None  # override: False leaves the pooled embeddings out of the head's
     # conditions (needs token_attention), so it must read the tokens
+    target_locator: bool | None = None  # override: True gives the head a target locator (target_locator.py;
+    # stage 2 trains it on the simulator's ground truth); on an init_from head without it, it starts with zero effect
+    locator_loss_weight: float | None = None  # override of ChatVLA2Config.locator_loss_weight
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 
 

@@ -38,7 +38,7 @@ def fingerprint(model: ChatVLA2Model, dataset: RobotTrainingSet, texts: list[str
     """A digest of the VLM's weights, the episode files (path, size, mtime), the texts and whether
     token states are kept."""
     digest = hashlib.sha256()
-    if model.config.action_head.token_attention:
+    if model.config.action_head.reads_tokens:
         digest.update(b"token states")
     for name, tensor in sorted(model.vlm.state_dict().items()):
         digest.update(name.encode())

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from chatvla2.model.action_head import TokenContext
+from chatvla2.model.target_locator import LocatorTarget, locator_loss, pointer_accuracy
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
 from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
@@ -105,7 +106,7 @@ def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]
         hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
         observation = masked_mean(hidden, batch["prompt_mask"].to(model.device))
         reasoning = masked_mean(hidden, batch["target_mask"].to(model.device))
-        context = model.batch_context(batch, hidden) if model.config.action_head.token_attention else None
+        context = model.batch_context(batch, hidden) if model.config.action_head.reads_tokens else None
     return observation, reasoning, context
 
 
@@ -122,8 +123,25 @@ class HeadTrainingStep(nn.Module):
         self.model = model
 
     def forward(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor,
-                actions: torch.Tensor, context: TokenContext | None = None) -> torch.Tensor:
-        return self.model.diffusion_loss(observation, reasoning, state, actions, context=context)
+                actions: torch.Tensor, context: TokenContext | None = None,
+                truth: LocatorTarget | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss and its parts by name. A head with a target locator is given the locator's
+        output detached (the locator learns from its own loss, `truth`, alone); its loss is added
+        with `locator_loss_weight`."""
+        located = self.model.head.locate(context.to(self.model.device, observation.dtype)) if (
+            self.model.head.locator is not None) else None
+        target = located.target.detach() if located is not None else None
+        diffusion = self.model.diffusion_loss(observation, reasoning, state, actions, context=context, target=target)
+        if located is None:
+            return diffusion, {"diffusion_loss": diffusion.item()}
+        if truth is None:
+            raise ValueError("training a head with a target locator needs its ground truth (locator_targets)")
+        located_loss = locator_loss(located, truth)
+        values = {"diffusion_loss": diffusion.item(), "locator_loss": located_loss.item(),
+                  "locator_pointer_accuracy": pointer_accuracy(located, truth),
+                  "locator_error_rms": float((located.target.detach().float() - truth.position.to(
+                      located.target.device)).pow(2).mean().sqrt())}
+        return diffusion + self.model.config.locator_loss_weight * located_loss, values
 
 
 class OwnReasoningCache:

@@ -22,14 +22,16 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from chatvla2.model.action_head import add_token_attention
+from chatvla2.model.action_head import add_head_parts
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.model.normalization import ActionStats
+from chatvla2.model.target_locator import LocatorTarget
 from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
 from chatvla2.train.samples import ARITHMETIC, REASONING_TEXT, TEXT_FACTS, RobotTrainingSet, QATrainingSet
 from chatvla2.train.frame_cache import FrameEmbeddings
+from chatvla2.train.locator_targets import locator_targets
 from chatvla2.train.stages import (HeadTrainingStep, OwnReasoningCache, counterfactual_row, frame_embeddings,
                                    freeze_vlm, names_other_card, robot_batch, text_batch)
 
@@ -70,6 +72,10 @@ def override_config(base, config: TrainConfig) -> None:
         base.action_head = dataclasses.replace(base.action_head, token_attention=config.model.token_attention)
     if config.model.pooled_embeddings is not None:
         base.action_head = dataclasses.replace(base.action_head, pooled_embeddings=config.model.pooled_embeddings)
+    if config.model.target_locator is not None:
+        base.action_head = dataclasses.replace(base.action_head, target_locator=config.model.target_locator)
+    if config.model.locator_loss_weight is not None:
+        base.locator_loss_weight = config.model.locator_loss_weight
     if config.model.image_crops is not None:
         base.image_crops = dict(config.model.image_crops)
 
@@ -85,27 +91,32 @@ def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
         head = dataclasses.replace(head, reasoning_following=config.model.reasoning_following)
     if config.model.token_attention is not None:
         head = dataclasses.replace(head, token_attention=config.model.token_attention)
+    if config.model.target_locator is not None:
+        head = dataclasses.replace(head, target_locator=config.model.target_locator)
     model.config.action_head = head
     model.head = ReasoningFollowingHead(head, model.config.text_hidden_size).to(model.device)
 
 
 def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
-    """A checkpoint's architecture is fixed: an override that contradicts it is an error. The one
-    addition allowed is `model.token_attention: true` on a head without it: the head gains
-    cross-attention with a zero output projection (`add_token_attention`), so it starts from what
-    it computed."""
+    """A checkpoint's architecture is fixed: an override that contradicts it is an error. The
+    additions allowed are `model.token_attention: true` and `model.target_locator: true` on a head
+    without them: the head gains the part with a zero output (`add_head_parts`), so it starts from
+    what it computed."""
     if config.model.moe_kind not in (None, model.config.moe.kind):
         raise ValueError(f"model.moe_kind '{config.model.moe_kind}' contradicts checkpoint "
                          f"'{config.model.init_from}' (moe.kind '{model.config.moe.kind}')")
     wanted = config.model.reasoning_following
     if wanted is not None and wanted != model.config.action_head.reasoning_following:
         raise ValueError(f"model.reasoning_following {wanted} contradicts checkpoint '{config.model.init_from}'")
-    attending = config.model.token_attention
-    if attending is False and model.config.action_head.token_attention:
-        raise ValueError(f"model.token_attention false contradicts checkpoint '{config.model.init_from}'")
-    if attending and not model.config.action_head.token_attention:
-        model.head = add_token_attention(model.head, model.config.text_hidden_size)
-        model.config.action_head = model.head.config
+    for part in ("token_attention", "target_locator"):
+        wanted = getattr(config.model, part)
+        if wanted is False and getattr(model.config.action_head, part):
+            raise ValueError(f"model.{part} false contradicts checkpoint '{config.model.init_from}'")
+        if wanted and not getattr(model.config.action_head, part):
+            model.head = add_head_parts(model.head, model.config.text_hidden_size, **{part: True})
+            model.config.action_head = model.head.config
+    if config.model.locator_loss_weight is not None:
+        model.config.locator_loss_weight = config.model.locator_loss_weight
     if config.model.pooled_embeddings is not None:  # which inputs condition AdaLN, not a weight's shape
         head = dataclasses.replace(model.config.action_head, pooled_embeddings=config.model.pooled_embeddings)
         model.config.action_head = model.head.config = head
@@ -182,6 +193,8 @@ class Trainer:
         else:
             self.model.train()
             self.step_module = distributed.wrap_model(self.model, self.context)
+        self.locator_truth = (locator_targets(self.model, self.dataset)
+                              if config.stage == 2 and self.model.head.locator is not None else None)
         self.optimizer = make_optimizer(self.model, config)
         optim = config.optim
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -262,9 +275,12 @@ class Trainer:
                                                         [self.cache.get(s.episode) for s in samples])
                     observation, reasoning, context = frame_embeddings(self.model, batch)
                 state = self.noisy_state(state, step, rank)
-                loss = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
-                                        actions.to(device), context)
-                values = {"diffusion_loss": loss.item()}
+                truth = None
+                if self.locator_truth is not None:
+                    rows = torch.as_tensor(np.asarray(positions, dtype=np.int64))
+                    truth = LocatorTarget(self.locator_truth.position[rows], self.locator_truth.token[rows])
+                loss, values = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
+                                                actions.to(device), context, truth)
             else:
                 samples = [self.dataset.robot_sample(int(p)) for p in positions]
                 targets, unscored, action_mask = self.counterfactuals(samples, step, rank)
