@@ -2,6 +2,7 @@
 the machine, the date and each path, and the few-step sampler beats the DDPM baseline."""
 import time
 
+import pytest
 import torch
 
 from chatvla2.cli import main
@@ -31,12 +32,16 @@ def test_bench_refuses_zero_repeats(capsys):
     assert "--repeats must be >= 1" in capsys.readouterr().err
 
 
-def test_bench_runs_every_path_with_a_token_attention_head(capsys):
+@pytest.mark.parametrize("flag", ["--token-attention", "--target-locator"])
+def test_bench_runs_every_path_with_a_head_that_reads_tokens(capsys, flag):
     """The naive baseline builds the head's token context from `generate`'s hidden states too."""
     from chatvla2.policy.speed_benchmark import build_random_model
 
-    assert build_random_model("tiny", "cpu", torch.float32, token_attention=True).head.context_encoder is not None
-    code = main(["bench", "--preset", "tiny", "--token-attention", "--frames", "4", "--naive-frames", "1",
+    model = build_random_model("tiny", "cpu", torch.float32, token_attention=flag == "--token-attention",
+                               target_locator=flag == "--target-locator")
+    assert (model.head.context_encoder is not None) == (flag == "--token-attention")
+    assert (model.head.locator is not None) == (flag == "--target-locator")
+    code = main(["bench", "--preset", "tiny", flag, "--frames", "4", "--naive-frames", "1",
                  "--reasoning-tokens", "3", "--repeats", "1", "--results", ""])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "path" not in line]
     assert code == 0 and len(rows) == 5 and all(float(row.split("|")[2]) > 0 for row in rows)

@@ -25,6 +25,11 @@ output projection starts at zero, so a head given token attention computes what 
 false` leaves the means out of the AdaLN conditions (timestep and state only; the projections stay,
 unused), so such a head reads the VLM through its tokens alone.
 
+Target locator (`target_locator: true`, target_locator.py): a pointer over the prompt tokens finds
+the card the reasoning names and reads its table position (B, 2); `target_proj` of it (starting at
+zero) is added to the condition of the last half (`conditions(..., target)`). Training passes the
+locator's output detached (`target=`), so the locator learns from its own supervised loss alone.
+
 Sampling calls the head once per DDIM step with the same state and embeddings; only the timestep
 changes. `denoiser(timesteps, ...)` therefore computes every condition and every block's AdaLN
 modulation for all steps in one batched pass up front, and returns a `predict_noise(sample, t)`

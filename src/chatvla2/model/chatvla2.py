@@ -10,9 +10,9 @@ Inference (reason, then act), batch of one observation:
     actions = model.sample_actions(reasoning.observation_embedding, reasoning.embedding,
                                    state, generator=torch.Generator().manual_seed(0))  # (1, H, A)
 `embed_observation(images, instruction)` gives the observation embedding alone (one prefill, no
-text), for a runtime that refreshes observations faster than it regenerates reasoning. A head with
-token attention (`action_head.token_attention`) also needs `context=reasoning.context`, the token
-states behind both embeddings (`TokenContext`).
+text), for a runtime that refreshes observations faster than it regenerates reasoning. A head that
+reads tokens (`action_head.token_attention` or `target_locator`) also needs
+`context=reasoning.context`, the token states behind both embeddings (`TokenContext`).
 
 Training: `model(batch, state=..., actions=..., action_mask=...)` with `batch` from
 `model.processor.collate([...encode(images, instruction, target_text)...])` returns
@@ -61,7 +61,7 @@ class DecodedReasoning:
     token_ids: list[int]
     embedding: torch.Tensor  # (1, D) mean hidden state of the generated tokens
     observation_embedding: torch.Tensor  # (1, D) mean hidden state of the prompt tokens
-    context: TokenContext | None  # every prompt and generated token's hidden state (token-attention heads; else None)
+    context: TokenContext | None  # every prompt and generated token's hidden state (heads that read tokens; else None)
 
 
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -231,7 +231,7 @@ class ChatVLA2Model(nn.Module):
         inpaint (target (H, A) physical units, weights (H,)): real-time chunking; the rows with
         weight 1 come out equal to target up to the normalisation's round trip (the runtime then
         copies them exactly; policy/realtime_chunking.py).
-        context: the token states behind the embeddings (a token-attention head needs them)."""
+        context: the token states behind the embeddings (a head that reads tokens needs them)."""
         head = self.config.action_head
         state = torch.as_tensor(state, dtype=observation_embedding.dtype, device=self.device)
         if state.ndim == 1:

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run in bfloat16 (default: on for cuda, off for cpu)")
     parser.add_argument("--token-attention", action="store_true",
                         help="the head cross-attends to the VLM's token states (action_head.token_attention)")
+    parser.add_argument("--target-locator", action="store_true",
+                        help="the head locates the named card among the VLM's token states (action_head.target_locator)")
     parser.add_argument("--compile-head", action="store_true", help="torch.compile the action head's token path (CPU needs a C++ compiler; compiling takes ~1 min)")
     parser.add_argument("--results", default=str(RESULTS), help="markdown file the table is appended to ('' = none)")
     parser.add_argument("--notes", default="", help="text appended under the table")
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     robot = load_robot_spec("franka_fr3")
     rows = run_speed_benchmark(args.preset, args.device, args.reasoning_tokens, args.frames, args.naive_frames,
                                args.refresh_every_frames, bf16, args.compile_head, robot,
-                               repeats=args.repeats, token_attention=args.token_attention)
+                               repeats=args.repeats, token_attention=args.token_attention,
+                               target_locator=args.target_locator)
     print(format_table(rows))
     if args.results:
         command = " ".join(["chatvla2 bench"] + sys.argv[2:]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv)

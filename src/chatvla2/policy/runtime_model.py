@@ -88,8 +88,9 @@ class ChatVLA2TwoRateModel:
     def act(self, encoded: Prefilled, reasoning: ReasoningStates, observation: Observation,
             inpaint: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(H, A) absolute targets. A fixed seed per call keeps chunks repeatable for one input.
-        inpaint: real-time chunking's (target (H, A), weights (H,)), see realtime_chunking.py. A
-        token-attention head reads this frame's prompt tokens and the reasoning's tokens."""
+        inpaint: real-time chunking's (target (H, A), weights (H,)), see realtime_chunking.py. A head
+        that reads tokens (token attention, a target locator) reads this frame's prompt tokens and
+        the reasoning's tokens."""
         state = torch.as_tensor(self.state_of(observation), dtype=self.dtype)
         generator = torch.Generator(device=self.model.device).manual_seed(self.seed)
         context = (self.model.inference_context(encoded, reasoning)

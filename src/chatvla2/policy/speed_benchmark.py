@@ -49,9 +49,11 @@ class SpeedRow:
     warm_up_s: float = float("nan")  # the shared warm-up before the timed frames (two rounds)
 
 
-def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_attention: bool = False):
+def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_attention: bool = False,
+                       target_locator: bool = False):
     """A randomly initialised ChatVLA2Model of a preset, built on `device`, with the tiny tokenizer
-    (`token_attention`: its head cross-attends to the VLM's token states, docs/model.md).
+    (`token_attention`: its head cross-attends to the VLM's token states; `target_locator`: its head
+    locates the named card among them; docs/model.md).
 
     The paper preset normally takes the operator's Qwen2-VL tokenizer; for speed the vocabulary's
     content is irrelevant, so the tiny tokenizer is used with the paper's sizes (its special token
@@ -62,7 +64,8 @@ def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_
     from chatvla2.model.tokenizer import build_tiny_tokenizer, tiny_special_token_ids
 
     config = preset(preset_name)
-    config.action_head = dataclasses.replace(config.action_head, token_attention=token_attention)
+    config.action_head = dataclasses.replace(config.action_head, token_attention=token_attention,
+                                             target_locator=target_locator)
     if preset_name != "tiny":
         ids = tiny_special_token_ids()
         config.backbone.update(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -96,7 +99,7 @@ class NaiveBaseline:
         generated = torch.cat([step[-1] for step in out.hidden_states[1:]], dim=1)  # (1, n - 1, D)
         observation_embedding, reasoning_embedding = prompt_hidden.mean(dim=1), generated.mean(dim=1)
         context = None
-        if model.config.action_head.token_attention:  # the same token states, positions from the prompt
+        if model.config.action_head.reads_tokens:  # the same token states, positions from the prompt
             positions, rope_delta = model.vlm.model.get_rope_index(
                 inputs["input_ids"], inputs["mm_token_type_ids"], image_grid_thw=inputs.get("image_grid_thw"))
             prompt = Prefilled(observation_embedding, hidden=prompt_hidden, position_ids=positions,
@@ -212,10 +215,11 @@ def median_run(name: str, policy, frames: list[Observation], warmup: int, device
 
 def run_speed_benchmark(preset_name: str, device: str, reasoning_tokens: int, frames: int,
                         naive_frames: int, refresh_every_frames: int, bf16: bool, compile_head: bool,
-                        robot: RobotSpec, repeats: int = 1, token_attention: bool = False) -> list[SpeedRow]:
+                        robot: RobotSpec, repeats: int = 1, token_attention: bool = False,
+                        target_locator: bool = False) -> list[SpeedRow]:
     dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(0)
-    model = build_random_model(preset_name, device, dtype, token_attention)
+    model = build_random_model(preset_name, device, dtype, token_attention, target_locator)
     head = model.config.action_head
     rows = []
     for name, ddim in (("naive", None), ("naive+ddim", head.inference_steps)):

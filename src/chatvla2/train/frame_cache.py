@@ -7,7 +7,7 @@ only indexes them and runs the head.
 
 Memory: 2 * D floats per frame plus the state and chunk (tiny preset, 16,800 frames: ~26 MB; the
 paper preset, D = 1536: 12 kB per frame, so ~12 GB for a million frames; leave the cache off there).
-A head with token attention also needs every token's state: kept in float16 with its M-RoPE
+A head that reads tokens (token attention, a target locator) also needs every token's state: kept in float16 with its M-RoPE
 position, T * (2 D + 8) bytes per frame (tiny, T ~ 150 prompt and reasoning tokens: ~40 kB, so
 ~1.3 GB for 33,600 frames).
 The file `frame_embeddings.pt` in the run's folder keeps the cache for a resumed run; it is reused
@@ -62,7 +62,7 @@ def padded(parts: list[torch.Tensor], length: int) -> torch.Tensor:
 
 class FrameEmbeddings:
     """Per training position: observation (N, D), reasoning (N, D), state (N, S), actions (N, H, A)
-    and, for a token-attention head, the token context (N, T, ...) in `context` (else None)."""
+    and, for a head that reads tokens, the token context (N, T, ...) in `context` (else None)."""
 
     def __init__(self, observation: torch.Tensor, reasoning: torch.Tensor, state: torch.Tensor,
                  actions: torch.Tensor, context: dict[str, torch.Tensor] | None = None) -> None:

@@ -100,7 +100,7 @@ def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]
                      ) -> tuple[torch.Tensor, torch.Tensor, TokenContext | None]:
     """The frozen VLM's (observation (B, D), reasoning (B, D)) embeddings of a processor batch:
     the mean hidden state of the prompt tokens and of the target (reasoning) tokens; and, for a
-    head with token attention, the token states themselves (else None)."""
+    head that reads tokens (token attention, a target locator), the token states themselves (else None)."""
     with torch.no_grad():
         model.vlm.model.rope_deltas = None
         hidden = model.run_vlm(batch).last_hidden_state  # (B, T, D)
@@ -111,8 +111,8 @@ def frame_embeddings(model: ChatVLA2Model, batch: dict[str, torch.Tensor]
 
 
 class HeadTrainingStep(nn.Module):
-    """Stage 2's forward: (observation, reasoning) embeddings of the frozen VLM (and, for a
-    token-attention head, its token states) -> the head's loss.
+    """Stage 2's forward: (observation, reasoning) embeddings of the frozen VLM (and, for a head
+    that reads tokens, its token states) -> the head's loss.
 
     A module of its own so that DistributedDataParallel can wrap it (DDP hooks `forward`); the
     VLM's parameters are frozen, so DDP synchronises the head's gradients only.
