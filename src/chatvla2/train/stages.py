@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from chatvla2.model.action_head import TokenContext
-from chatvla2.model.target_locator import LocatorTarget, locator_loss, pointer_accuracy
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
+from chatvla2.model.target_locator import LocatorTarget, locator_loss, pointer_accuracy
 from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
