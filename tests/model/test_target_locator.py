@@ -8,7 +8,8 @@ import torch
 
 from chatvla2.model.action_head import ReasoningFollowingHead, TokenContext, add_head_parts
 from chatvla2.model.config import ActionHeadConfig
-from chatvla2.model.target_locator import LocatorTarget, TargetLocator, locator_loss, pointer_accuracy
+from chatvla2.model.target_locator import (LocatorTarget, TargetLocator, locator_loss, name_accuracy,
+                                           pointer_accuracy)
 
 EMBED, PROMPT, REASONING = 24, 12, 4
 torch.set_num_threads(1)
@@ -109,3 +110,67 @@ def test_the_locator_learns_to_point_at_the_named_token_and_read_where_it_lies()
     truth_without_tokens = LocatorTarget(held_out[1].position, torch.full_like(held_out[1].token, -1))
     torch.testing.assert_close(locator_loss(located, truth_without_tokens),
                                torch.nn.functional.mse_loss(located.target, held_out[1].position))
+
+
+def card_row_task(batch: int, generator: torch.Generator) -> tuple[TokenContext, LocatorTarget]:
+    """Three cards (distinct digits, each a fixed random vector plus noise) in random cells of the
+    grid, left to right by column; the reasoning's last token carries the named card's digit and
+    place, plus a flag that says whether it lies in the top row (a shortcut the pointer must not see:
+    the rest of the reasoning). The truth: the card's cell, its (h, w), its digit and place."""
+    digits = torch.randn(10, EMBED, generator=torch.Generator().manual_seed(7))
+    places = torch.randn(4, EMBED, generator=torch.Generator().manual_seed(8))
+    prompt = torch.randn(batch, PROMPT, EMBED, generator=generator) * 0.3
+    reasoning = torch.randn(batch, REASONING, EMBED, generator=generator) * 0.3
+    cells = torch.stack([torch.randperm(PROMPT, generator=generator)[:3] for _ in range(batch)])
+    cells = torch.gather(cells, 1, (cells % 4 * PROMPT + cells).argsort(dim=1))  # by column: the row's order
+    card_digits = torch.stack([torch.randperm(10, generator=generator)[:3] for _ in range(batch)])
+    rows = torch.arange(batch)
+    for card in range(3):
+        prompt[rows, cells[:, card]] += digits[card_digits[:, card]]
+    place = torch.randint(0, 3, (batch,), generator=generator)
+    named, digit = cells[rows, place], card_digits[rows, place]
+    reasoning[:, -1] += digits[digit] + places[place] + (named < 4).float()[:, None] * 2.0
+    context = TokenContext(torch.cat([prompt, reasoning], dim=1), grid_positions(batch),
+                           (torch.arange(PROMPT + REASONING) >= PROMPT).expand(batch, -1),
+                           torch.ones(batch, PROMPT + REASONING, dtype=torch.bool))
+    position = torch.stack([named // 4 - 1.0, (named % 4 - 1.5) / 1.5], dim=-1)
+    return context, LocatorTarget(position.float(), named, torch.stack([digit, place], dim=-1))
+
+
+def test_a_digit_and_place_query_hides_the_rest_of_the_reasoning_from_the_pointer():
+    torch.manual_seed(0)
+    locator = TargetLocator(EMBED, 32, 4, query="digit-and-place").eval()
+    context, truth = card_row_task(4, torch.Generator().manual_seed(0))
+    changed = context.states.clone()
+    changed[:, PROMPT:] = torch.randn(4, REASONING, EMBED) * 5.0
+    other = TokenContext(changed, context.positions, context.reasoning, context.valid)
+    with torch.no_grad():
+        given, given_other = locator(context, truth.names), locator(other, truth.names)
+        read = locator(context)
+    torch.testing.assert_close(given.logits, given_other.logits)  # only the names reach the pointer
+    torch.testing.assert_close(given.target, given_other.target)
+    assert [tuple(logits.shape) for logits in read.name_logits] == [(4, 10), (4, 4)]
+    as_read = torch.stack([logits.argmax(dim=-1) for logits in read.name_logits], dim=-1)
+    torch.testing.assert_close(read.logits, locator(context, as_read).logits)
+    with pytest.raises(ValueError, match="needs their classes"):
+        locator_loss(given, LocatorTarget(truth.position, truth.token))
+    with pytest.raises(ValueError, match="locator query 'shortcut'"):
+        TargetLocator(EMBED, 32, 4, query="shortcut")
+
+
+def test_a_digit_and_place_locator_learns_to_read_the_names_and_find_the_card():
+    torch.manual_seed(0)
+    locator = TargetLocator(EMBED, 32, 4, query="digit-and-place")
+    optimizer = torch.optim.AdamW(locator.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(2)
+    held_out = card_row_task(256, torch.Generator().manual_seed(99))
+    for _ in range(800):
+        context, truth = card_row_task(64, generator)
+        loss = locator_loss(locator(context, truth.names), truth)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        located = locator(held_out[0])  # names as read, not given
+    assert name_accuracy(located, held_out[1]) > 0.95
+    assert pointer_accuracy(located, held_out[1]) > 0.9

@@ -370,3 +370,38 @@ def test_stage2_trains_a_target_locator_on_each_episodes_named_card(tiny_config,
     refused["model"]["init_from"] = str(final)
     with pytest.raises(ValueError, match="target_locator false contradicts checkpoint"):
         Trainer(config_from_dict(refused), show_progress=False)
+
+
+def test_a_digit_and_place_locator_is_given_each_named_cards_digit_and_place(tiny_config, scene_episode, tmp_path):
+    from chatvla2.sim.scenes import sample_math_scene
+
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    scene_episode(folder / "math_train_000001.hdf5", 1)
+    scene_episode(folder / "named_math_train_000003.hdf5", 3, named_place=2)
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+
+    def stage2(name: str, query: str, init_from) -> dict:
+        raw = tiny_config(tmp_path / name, stage=2, steps=1, **{"data.image_text_fraction": 0.0,
+                                                                "data.episodes_dir": str(folder),
+                                                                "data.cache_frame_embeddings": True})
+        raw["model"] = {"init_from": str(init_from), "target_locator": True, "locator_query": query}
+        return raw
+
+    trainer = Trainer(config_from_dict(stage2("named", "digit-and-place", stage1)), show_progress=False)
+    assert trainer.model.config.action_head.locator_query == "digit-and-place"
+    names = trainer.locator_truth.names
+    expected = {"math_train_000001.hdf5": sample_math_scene(1, "train").answer_card,
+                "named_math_train_000003.hdf5": sample_math_scene(3, "train").cards[2]}
+    for position in range(len(trainer.dataset)):
+        episode = trainer.dataset.chunks.index[trainer.dataset.positions[position]][0]
+        scene_name = trainer.dataset.chunks.episodes[episode].path.name
+        card = expected[scene_name]
+        place = sample_math_scene(int(scene_name[-11:-5]), "train").cards.index(card)  # cards left to right
+        assert names[position].tolist() == [card.digit, place]
+    values = trainer.train_step(0)
+    assert 0.0 <= values["locator_name_accuracy"] <= 1.0
+    final = train(config_from_dict(stage2("named_final", "digit-and-place", stage1)), show_progress=False)
+    assert ChatVLA2Model.from_pretrained(final).config.action_head.locator_query == "digit-and-place"
+    with pytest.raises(ValueError, match="locator_query 'clause' contradicts checkpoint"):
+        Trainer(config_from_dict(stage2("refused", "clause", final)), show_progress=False)

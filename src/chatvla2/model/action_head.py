@@ -201,7 +201,7 @@ class ReasoningFollowingHead(nn.Module):
         if config.target_locator:
             from chatvla2.model.target_locator import TargetLocator  # it builds on this module's parts
 
-            self.locator = TargetLocator(embedding_dim, width, config.num_heads)
+            self.locator = TargetLocator(embedding_dim, width, config.num_heads, config.locator_query)
             self.target_proj = projection(2, width)
             nn.init.zeros_(self.target_proj[-1].weight)  # a head given a locator starts as it was
             nn.init.zeros_(self.target_proj[-1].bias)
@@ -236,13 +236,14 @@ class ReasoningFollowingHead(nn.Module):
         repeats = t_emb.shape[0] // state.shape[0]
         return {name: t_emb + value.repeat(repeats, 1) for name, value in fixed.items()}
 
-    def locate(self, context: TokenContext | None):
-        """The target locator's `Located` for this context (None for a head without a locator)."""
+    def locate(self, context: TokenContext | None, names: torch.Tensor | None = None):
+        """The target locator's `Located` for this context (None for a head without a locator);
+        `names`: the true named fields in training (TargetLocator.forward)."""
         if self.locator is None:
             return None
         if context is None:
             raise ValueError("a head with a target locator needs the VLM's token states (a TokenContext)")
-        return self.locator(context)
+        return self.locator(context, names)
 
     def modulations(self, conditions: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each block's (N, 6W) and the final layer's (N, 2W) AdaLN modulation."""

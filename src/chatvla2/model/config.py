@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 MOE_KINDS = ("dynamic", "static", "shared", "dense")
+LOCATOR_QUERIES = ("clause", "digit-and-place")
 
 
 @dataclass
@@ -72,6 +73,11 @@ class ActionHeadConfig:
     # A target locator (target_locator.py) points at the image token of the card the reasoning names
     # and reads its table position; the head's reasoning condition adds that position.
     target_locator: bool = False
+    # What the locator's pointer query is built from: "clause", the learned attention over the whole
+    # reasoning; or "digit-and-place", only the digit and the place word its last clause names (read
+    # from the clause by two classifiers, teacher-forced in training), so the pointer cannot see
+    # the rest of the reasoning, e.g. whether the named card is the board's answer.
+    locator_query: str = "clause"
     train_timesteps: int = 100
     inference_steps: int = 10
 
@@ -81,6 +87,8 @@ class ActionHeadConfig:
         return self.token_attention or self.target_locator
 
     def __post_init__(self) -> None:
+        if self.locator_query not in LOCATOR_QUERIES:
+            raise ValueError(f"action_head.locator_query '{self.locator_query}' is not one of {LOCATOR_QUERIES}")
         if self.width % self.num_heads:
             raise ValueError(f"action_head.width {self.width} is not divisible by num_heads {self.num_heads}")
         if not self.pooled_embeddings and not self.token_attention:

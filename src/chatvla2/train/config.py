@@ -39,6 +39,8 @@ class ModelSection:
     # conditions (needs token_attention), so it must read the tokens
     target_locator: bool | None = None  # override: True gives the head a target locator (target_locator.py;
     # stage 2 trains it on the simulator's ground truth); on an init_from head without it, it starts with zero effect
+    locator_query: str | None = None  # override of action_head.locator_query ("clause" | "digit-and-place"):
+    # what the locator's pointer query is built from; only with a locator that is new (or of that query)
     locator_loss_weight: float | None = None  # override of ChatVLA2Config.locator_loss_weight
     image_crops: dict | None = None  # region-of-interest views of a fresh model (ChatVLA2Config.image_crops)
 

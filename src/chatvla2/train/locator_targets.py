@@ -8,7 +8,8 @@ the left": the answer, or another card in a named-card episode). Per episode thi
   - the image token its centre falls in: the front camera projected (`front_camera_fraction`),
     then the cell of the crop view of the front camera that holds it (the card strip, where a card
     is largest) or, without one, of the front image; the locator's pointer is trained on it.
-The token's index in the prompt is fixed for a model and a camera rig (the instruction and the
+A locator whose query is "digit-and-place" is also given the card's digit and place in the row (the
+clause's words) as classes. The token's index in the prompt is fixed for a model and a camera rig (the instruction and the
 image sizes do not change), so it is found once from the processor's own layout.
 """
 from __future__ import annotations
@@ -96,7 +97,8 @@ def card_token(card: Card, grids: dict[str, tuple[int, int, int]], crop_boxes: d
 
 def locator_targets(model: ChatVLA2Model, dataset: RobotTrainingSet) -> LocatorTarget:
     """The ground truth of every training position of `dataset` (its order), from each episode's
-    named card: the card's place when the episode starts (the locator says where to go)."""
+    named card: the card's place when the episode starts (the locator says where to go), and for a
+    "digit-and-place" locator the card's digit and its place in the row."""
     instruction = dataset.text[0][0]
     first = dataset.first_frame(0)
     if "front" not in first:
@@ -111,8 +113,19 @@ def locator_targets(model: ChatVLA2Model, dataset: RobotTrainingSet) -> LocatorT
             raise ValueError(f"'{info.path}': instruction '{episode_instruction}' differs from '{instruction}', "
                              f"so its image tokens may lie elsewhere in the prompt")
         card = named_card(info.path)
-        per_episode.append((normalised_position(card.pos_m), card_token(card, grids, crop_boxes, sim)))
+        place = sorted(c.slot for c in sample_math_scene(*scene_of(info.path)).cards).index(card.slot)
+        per_episode.append((normalised_position(card.pos_m), card_token(card, grids, crop_boxes, sim),
+                            (card.digit, place)))
     episodes = [dataset.chunks.index[dataset.positions[p]][0] for p in range(len(dataset))]
     position = torch.tensor(np.array([per_episode[e][0] for e in episodes]), dtype=torch.float32)
     token = torch.tensor([per_episode[e][1] for e in episodes], dtype=torch.long)
-    return LocatorTarget(position, token)
+    names = None
+    if model.config.action_head.locator_query == "digit-and-place":
+        names = torch.tensor([per_episode[e][2] for e in episodes], dtype=torch.long)
+    return LocatorTarget(position, token, names)
+
+
+def scene_of(path: str | Path) -> tuple[int, str]:
+    """(seed, split) of an episode file, which `sample_math_scene` rebuilds its scene from."""
+    with h5py.File(path, "r") as f:
+        return int(f.attrs["seed"]), str(f.attrs["split"])

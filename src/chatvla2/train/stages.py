@@ -23,7 +23,7 @@ from torch import nn
 
 from chatvla2.model.action_head import TokenContext
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
-from chatvla2.model.target_locator import LocatorTarget, locator_loss, pointer_accuracy
+from chatvla2.model.target_locator import LocatorTarget, locator_loss, name_accuracy, pointer_accuracy
 from chatvla2.sim.scenes import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
@@ -128,7 +128,8 @@ class HeadTrainingStep(nn.Module):
         """The loss and its parts by name. A head with a target locator is given the locator's
         output detached (the locator learns from its own loss, `truth`, alone); its loss is added
         with `locator_loss_weight`."""
-        located = self.model.head.locate(context.to(self.model.device, observation.dtype)) if (
+        names = truth.names if truth is not None else None
+        located = self.model.head.locate(context.to(self.model.device, observation.dtype), names) if (
             self.model.head.locator is not None) else None
         target = located.target.detach() if located is not None else None
         diffusion = self.model.diffusion_loss(observation, reasoning, state, actions, context=context, target=target)
@@ -139,6 +140,7 @@ class HeadTrainingStep(nn.Module):
         located_loss = locator_loss(located, truth)
         values = {"diffusion_loss": diffusion.item(), "locator_loss": located_loss.item(),
                   "locator_pointer_accuracy": pointer_accuracy(located, truth),
+                  **({"locator_name_accuracy": name_accuracy(located, truth)} if located.name_logits else {}),
                   "locator_error_rms": float((located.target.detach().float() - truth.position.to(
                       located.target.device)).pow(2).mean().sqrt())}
         return diffusion + self.model.config.locator_loss_weight * located_loss, values

@@ -25,7 +25,6 @@ from tqdm import tqdm
 from chatvla2.model.action_head import add_head_parts
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.model.normalization import ActionStats
-from chatvla2.model.target_locator import LocatorTarget
 from chatvla2.train import checkpointing, distributed, fsdp
 from chatvla2.train.config import TrainConfig
 from chatvla2.train.metrics import MetricsLogger, plot_curves
@@ -74,6 +73,8 @@ def override_config(base, config: TrainConfig) -> None:
         base.action_head = dataclasses.replace(base.action_head, pooled_embeddings=config.model.pooled_embeddings)
     if config.model.target_locator is not None:
         base.action_head = dataclasses.replace(base.action_head, target_locator=config.model.target_locator)
+    if config.model.locator_query is not None:
+        base.action_head = dataclasses.replace(base.action_head, locator_query=config.model.locator_query)
     if config.model.locator_loss_weight is not None:
         base.locator_loss_weight = config.model.locator_loss_weight
     if config.model.image_crops is not None:
@@ -93,6 +94,8 @@ def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
         head = dataclasses.replace(head, token_attention=config.model.token_attention)
     if config.model.target_locator is not None:
         head = dataclasses.replace(head, target_locator=config.model.target_locator)
+    if config.model.locator_query is not None:
+        head = dataclasses.replace(head, locator_query=config.model.locator_query)
     model.config.action_head = head
     model.head = ReasoningFollowingHead(head, model.config.text_hidden_size).to(model.device)
 
@@ -108,6 +111,13 @@ def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
     wanted = config.model.reasoning_following
     if wanted is not None and wanted != model.config.action_head.reasoning_following:
         raise ValueError(f"model.reasoning_following {wanted} contradicts checkpoint '{config.model.init_from}'")
+    query = config.model.locator_query
+    if query is not None and query != model.config.action_head.locator_query:
+        if model.config.action_head.target_locator:
+            raise ValueError(f"model.locator_query '{query}' contradicts checkpoint '{config.model.init_from}' "
+                             f"(its locator's query is '{model.config.action_head.locator_query}')")
+        model.config.action_head = model.head.config = dataclasses.replace(model.config.action_head,
+                                                                           locator_query=query)
     for part in ("token_attention", "target_locator"):
         wanted = getattr(config.model, part)
         if wanted is False and getattr(model.config.action_head, part):
@@ -278,7 +288,7 @@ class Trainer:
                 truth = None
                 if self.locator_truth is not None:
                     rows = torch.as_tensor(np.asarray(positions, dtype=np.int64))
-                    truth = LocatorTarget(self.locator_truth.position[rows], self.locator_truth.token[rows])
+                    truth = self.locator_truth.rows(rows)
                 loss, values = self.step_module(observation.to(device), reasoning.to(device), state.to(device),
                                                 actions.to(device), context, truth)
             else:
