@@ -5,8 +5,9 @@ For each held-out and card-swap seed, the first frame is rendered as evaluation 
 model writes its reasoning, and the locator points at an image token and reads a table position.
 Against the scene's answer card (what a right reasoning names) it prints, per split and answer
 place: how often the pointer's most likely token is the card's token, how often the read position
-is nearest to the card's slot, and the mean position error (cm). Rows with a wrong reasoning are
-counted too; the last column says how many reasonings were right.
+is nearest to the card's slot, the mean position error (cm) and, for a "digit-and-place" locator,
+how often its classifiers read the card's digit and place from the reasoning. Rows with a wrong
+reasoning are counted too; the last column says how many reasonings were right.
 
     .venv/bin/python scripts/experiments/locator_accuracy.py MODEL_DIR [--episodes 30]
 """
@@ -41,10 +42,10 @@ def main() -> None:
     boxes = {v.name: v.box for v in parse_crop_views(model.config.image_crops) if v.camera == "front"}
     print(f"model {args.model}: target locator on the first frame, seeds {FIRST_SEED}-{FIRST_SEED + args.episodes - 1}")
     print("| split | answer place | scenes | pointer on the card's token | nearest slot right | "
-          "position error (cm) | reasoning right |")
-    print("|---|---|---|---|---|---|---|")
+          "position error (cm) | digit and place read | reasoning right |")
+    print("|---|---|---|---|---|---|---|---|")
     for split in ("heldout", "cardswap"):
-        rows: dict[int, list[tuple[bool, bool, float, bool]]] = {}
+        rows: dict[int, list[tuple[bool, bool, float, float, bool]]] = {}
         for seed in range(FIRST_SEED, FIRST_SEED + args.episodes):
             scene = env.reset("math", seed, split)
             observation = env.observation()
@@ -56,15 +57,18 @@ def main() -> None:
             position = table_position_m(located.target[0].float().numpy())
             nearest = int(np.argmin(np.abs(np.asarray(CARD_SLOT_Y_M) - position[1])))
             error_cm = 100 * float(np.linalg.norm(position - np.asarray(card.pos_m[:2])))
+            read = [int(logits[0].argmax()) for logits in located.name_logits]
+            names_right = float(read == [card.digit, scene.answer_place]) if read else float("nan")
             rows.setdefault(scene.answer_place, []).append(
                 (pointed == card_token(card, grids, boxes, env.config), nearest == card.slot, error_cm,
-                 reasoning.text == scene.reasoning))
+                 names_right, reasoning.text == scene.reasoning))
         for place in sorted(rows) + ["all"]:
             values = rows[place] if place != "all" else [v for r in rows.values() for v in r]
-            hits, slots, errors, right = (np.array(column) for column in zip(*values))
+            hits, slots, errors, names, right = (np.array(column) for column in zip(*values))
             name = ORDINALS[place] if place != "all" else "all"
+            names_read = "n/a" if np.isnan(names).all() else f"{int(names.sum())}/{len(values)}"
             print(f"| {split} | {name} | {len(values)} | {hits.sum()}/{len(values)} | {slots.sum()}/{len(values)} | "
-                  f"{errors.mean():.1f} | {right.sum()}/{len(values)} |")
+                  f"{errors.mean():.1f} | {names_read} | {right.sum()}/{len(values)} |")
 
 
 if __name__ == "__main__":

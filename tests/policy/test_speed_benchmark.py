@@ -32,16 +32,24 @@ def test_bench_refuses_zero_repeats(capsys):
     assert "--repeats must be >= 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--token-attention", "--target-locator"])
-def test_bench_runs_every_path_with_a_head_that_reads_tokens(capsys, flag):
+def test_bench_refuses_a_locator_query_without_a_locator(capsys):
+    assert main(["bench", "--locator-query", "digit-and-place", "--results", ""]) == 2
+    assert "add --target-locator" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--token-attention"], ["--target-locator"],
+                                   ["--target-locator", "--locator-query", "digit-and-place"]])
+def test_bench_runs_every_path_with_a_head_that_reads_tokens(capsys, flags):
     """The naive baseline builds the head's token context from `generate`'s hidden states too."""
     from chatvla2.policy.speed_benchmark import build_random_model
 
-    model = build_random_model("tiny", "cpu", torch.float32, token_attention=flag == "--token-attention",
-                               target_locator=flag == "--target-locator")
-    assert (model.head.context_encoder is not None) == (flag == "--token-attention")
-    assert (model.head.locator is not None) == (flag == "--target-locator")
-    code = main(["bench", "--preset", "tiny", flag, "--frames", "4", "--naive-frames", "1",
+    query = flags[-1] if "--locator-query" in flags else "clause"
+    model = build_random_model("tiny", "cpu", torch.float32, token_attention="--token-attention" in flags,
+                               target_locator="--target-locator" in flags, locator_query=query)
+    assert (model.head.context_encoder is not None) == ("--token-attention" in flags)
+    assert (model.head.locator is not None) == ("--target-locator" in flags)
+    assert model.config.action_head.locator_query == query
+    code = main(["bench", "--preset", "tiny", *flags, "--frames", "4", "--naive-frames", "1",
                  "--reasoning-tokens", "3", "--repeats", "1", "--results", ""])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "path" not in line]
     assert code == 0 and len(rows) == 5 and all(float(row.split("|")[2]) > 0 for row in rows)

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the head cross-attends to the VLM's token states (action_head.token_attention)")
     parser.add_argument("--target-locator", action="store_true",
                         help="the head locates the named card among the VLM's token states (action_head.target_locator)")
+    parser.add_argument("--locator-query", choices=("clause", "digit-and-place"), default="clause",
+                        help="with --target-locator: what its pointer's query is built from (action_head.locator_query)")
     parser.add_argument("--compile-head", action="store_true", help="torch.compile the action head's token path (CPU needs a C++ compiler; compiling takes ~1 min)")
     parser.add_argument("--results", default=str(RESULTS), help="markdown file the table is appended to ('' = none)")
     parser.add_argument("--notes", default="", help="text appended under the table")
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"device '{args.device}' requested but torch sees no CUDA device", file=sys.stderr)
         return 2
+    if args.locator_query != "clause" and not args.target_locator:
+        print(f"--locator-query {args.locator_query} configures a target locator: add --target-locator", file=sys.stderr)
+        return 2
     if args.repeats < 1:
         print(f"--repeats must be >= 1, got {args.repeats}", file=sys.stderr)
         return 2
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     rows = run_speed_benchmark(args.preset, args.device, args.reasoning_tokens, args.frames, args.naive_frames,
                                args.refresh_every_frames, bf16, args.compile_head, robot,
                                repeats=args.repeats, token_attention=args.token_attention,
-                               target_locator=args.target_locator)
+                               target_locator=args.target_locator, locator_query=args.locator_query)
     print(format_table(rows))
     if args.results:
         command = " ".join(["chatvla2 bench"] + sys.argv[2:]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv)

@@ -50,10 +50,10 @@ class SpeedRow:
 
 
 def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_attention: bool = False,
-                       target_locator: bool = False):
+                       target_locator: bool = False, locator_query: str = "clause"):
     """A randomly initialised ChatVLA2Model of a preset, built on `device`, with the tiny tokenizer
     (`token_attention`: its head cross-attends to the VLM's token states; `target_locator`: its head
-    locates the named card among them; docs/model.md).
+    locates the named card among them, its pointer's query built as `locator_query` says; docs/model.md).
 
     The paper preset normally takes the operator's Qwen2-VL tokenizer; for speed the vocabulary's
     content is irrelevant, so the tiny tokenizer is used with the paper's sizes (its special token
@@ -65,7 +65,7 @@ def build_random_model(preset_name: str, device: str, dtype: torch.dtype, token_
 
     config = preset(preset_name)
     config.action_head = dataclasses.replace(config.action_head, token_attention=token_attention,
-                                             target_locator=target_locator)
+                                             target_locator=target_locator, locator_query=locator_query)
     if preset_name != "tiny":
         ids = tiny_special_token_ids()
         config.backbone.update(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -216,10 +216,10 @@ def median_run(name: str, policy, frames: list[Observation], warmup: int, device
 def run_speed_benchmark(preset_name: str, device: str, reasoning_tokens: int, frames: int,
                         naive_frames: int, refresh_every_frames: int, bf16: bool, compile_head: bool,
                         robot: RobotSpec, repeats: int = 1, token_attention: bool = False,
-                        target_locator: bool = False) -> list[SpeedRow]:
+                        target_locator: bool = False, locator_query: str = "clause") -> list[SpeedRow]:
     dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(0)
-    model = build_random_model(preset_name, device, dtype, token_attention, target_locator)
+    model = build_random_model(preset_name, device, dtype, token_attention, target_locator, locator_query)
     head = model.config.action_head
     rows = []
     for name, ddim in (("naive", None), ("naive+ddim", head.inference_steps)):
