@@ -9,8 +9,9 @@ the left": the answer, or another card in a named-card episode). Per episode thi
     then the cell of the crop view of the front camera that holds it (the card strip, where a card
     is largest) or, without one, of the front image; the locator's pointer is trained on it.
 A locator whose query is "digit-and-place" is also given the card's digit and place in the row (the
-clause's words) as classes. The token's index in the prompt is fixed for a model and a camera rig (the instruction and the
-image sizes do not change), so it is found once from the processor's own layout.
+clause's words) as classes. The token's index in the prompt is fixed for a model and a camera rig
+(the instruction and the image sizes do not change), so it is found once from the processor's own
+layout.
 """
 from __future__ import annotations
 
