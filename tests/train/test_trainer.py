@@ -372,7 +372,7 @@ def test_stage2_trains_a_target_locator_on_each_episodes_named_card(tiny_config,
         Trainer(config_from_dict(refused), show_progress=False)
 
 
-def test_a_digit_and_place_locator_is_given_each_named_cards_digit_and_place(tiny_config, scene_episode, tmp_path):
+def test_a_digit_and_place_locator_gets_each_named_cards_digit_and_place_and_mismatched_pooled_reasoning(tiny_config, scene_episode, tmp_path):
     from chatvla2.sim.scenes import sample_math_scene
 
     folder = tmp_path / "scenes"
@@ -381,11 +381,12 @@ def test_a_digit_and_place_locator_is_given_each_named_cards_digit_and_place(tin
     scene_episode(folder / "named_math_train_000003.hdf5", 3, named_place=2)
     stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
 
-    def stage2(name: str, query: str, init_from) -> dict:
+    def stage2(name: str, query: str, init_from, locating: bool = True) -> dict:
         raw = tiny_config(tmp_path / name, stage=2, steps=1, **{"data.image_text_fraction": 0.0,
                                                                 "data.episodes_dir": str(folder),
-                                                                "data.cache_frame_embeddings": True})
-        raw["model"] = {"init_from": str(init_from), "target_locator": True, "locator_query": query}
+                                                                "data.cache_frame_embeddings": True,
+                                                                "data.mismatched_reasoning_fraction": 0.5})
+        raw["model"] = {"init_from": str(init_from), "target_locator": locating, "locator_query": query}
         return raw
 
     trainer = Trainer(config_from_dict(stage2("named", "digit-and-place", stage1)), show_progress=False)
@@ -401,6 +402,19 @@ def test_a_digit_and_place_locator_is_given_each_named_cards_digit_and_place(tin
         assert names[position].tolist() == [card.digit, place]
     values = trainer.train_step(0)
     assert 0.0 <= values["locator_name_accuracy"] <= 1.0
+    # half of the rows get another row's pooled reasoning, drawn per step as a resumed run would
+    pooled = torch.arange(64 * 3, dtype=torch.float32).reshape(64, 3)
+    mismatched = trainer.mismatched_reasoning(pooled, step=3, rank=0)
+    changed = (mismatched != pooled).any(dim=1)
+    assert 0.3 < float(changed.float().mean()) < 0.7
+    assert all(any(torch.equal(mismatched[row], pooled[other]) for other in range(64) if other != row)
+               for row in torch.nonzero(changed).flatten().tolist())
+    assert torch.equal(mismatched, trainer.mismatched_reasoning(pooled, step=3, rank=0))
+    assert not torch.equal(mismatched, trainer.mismatched_reasoning(pooled, step=4, rank=0))
+    with pytest.raises(ValueError, match="only a head with a target locator"):
+        Trainer(config_from_dict(stage2("no_locator", "digit-and-place", stage1, locating=False)), show_progress=False)
+    with pytest.raises(ValueError, match="mismatched_reasoning_fraction is for stage 2"):
+        config_from_dict(tiny_config(tmp_path / "s1_bad", **{"data.mismatched_reasoning_fraction": 0.5}))
     final = train(config_from_dict(stage2("named_final", "digit-and-place", stage1)), show_progress=False)
     assert ChatVLA2Model.from_pretrained(final).config.action_head.locator_query == "digit-and-place"
     with pytest.raises(ValueError, match="locator_query 'clause' contradicts checkpoint"):

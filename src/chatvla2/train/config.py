@@ -67,6 +67,10 @@ class DataSection:
     # (not to its targets), in units of each state dimension's spread over the data (action_stats'
     # state_std): the head learns to return to the demonstrated path from off-path states and cannot
     # read the target card off the state alone (the copycat shortcut; DART-style)
+    mismatched_reasoning_fraction: float = 0.0  # stage 2, a head with a target locator: share of samples
+    # whose pooled reasoning embedding is another sample's of the batch (the locator still reads the
+    # sample's own reasoning tokens), so where to go must come from the located target, not from a
+    # habit the mean carries ("an answer named third lies in the third slot"; docs/training.md, Tiny v10)
     cache_frame_embeddings: bool = False  # stage 2: embed every frame once with the frozen VLM and
     # train the head on the kept embeddings (train/frame_cache.py; memory 2 x hidden size per frame)
 
@@ -127,6 +131,11 @@ class TrainConfig:
             raise ValueError("model.fresh_head needs model.init_from (the VLM the new head is trained on)")
         if self.data.state_noise_std < 0:
             raise ValueError(f"data.state_noise_std must be >= 0, got {self.data.state_noise_std}")
+        if not 0.0 <= self.data.mismatched_reasoning_fraction <= 1.0:
+            raise ValueError(f"data.mismatched_reasoning_fraction must be in [0, 1], got "
+                             f"{self.data.mismatched_reasoning_fraction}")
+        if self.data.mismatched_reasoning_fraction > 0 and self.stage != 2:
+            raise ValueError("data.mismatched_reasoning_fraction is for stage 2 (the head alone)")
         if self.data.cache_frame_embeddings and self.stage != 2:
             raise ValueError("data.cache_frame_embeddings is for stage 2, where the VLM is frozen; in stage 1 "
                              "the embeddings change with every step")

@@ -189,6 +189,9 @@ class Trainer:
             self.model.set_action_stats(ActionStats.from_data(actions, states))
         self.cache, self.frames = None, None
         if config.stage == 2:
+            if config.data.mismatched_reasoning_fraction > 0 and self.model.head.locator is None:
+                raise ValueError("data.mismatched_reasoning_fraction takes the place from the head's pooled "
+                                 "reasoning; only a head with a target locator still learns where to go")
             freeze_vlm(self.model)
             self.cache = OwnReasoningCache(self.model, self.dataset, state.get("own_reasoning") if state else None)
             if config.data.cache_frame_embeddings:
@@ -285,6 +288,7 @@ class Trainer:
                                                         [self.cache.get(s.episode) for s in samples])
                     observation, reasoning, context = frame_embeddings(self.model, batch)
                 state = self.noisy_state(state, step, rank)
+                reasoning = self.mismatched_reasoning(reasoning, step, rank)
                 truth = None
                 if self.locator_truth is not None:
                     rows = torch.as_tensor(np.asarray(positions, dtype=np.int64))
@@ -312,6 +316,22 @@ class Trainer:
         generator = torch.Generator().manual_seed(int(self.rank_rng(step, rank, 11).integers(2**62)))
         spread = torch.as_tensor(self.model.action_stats.state_std, dtype=state.dtype)  # (S,)
         return state + scale * spread * torch.randn(state.shape, generator=generator, dtype=state.dtype)
+
+    def mismatched_reasoning(self, reasoning: torch.Tensor, step: int, rank: int | None) -> torch.Tensor:
+        """`data.mismatched_reasoning_fraction` of the rows (drawn from (seed, step, rank)) get the
+        pooled reasoning embedding (B, D) of another row of the batch, drawn too; the token context
+        the locator reads is left as it is."""
+        fraction = self.config.data.mismatched_reasoning_fraction
+        if fraction <= 0 or reasoning.shape[0] < 2:
+            return reasoning
+        rng = self.rank_rng(step, rank, 13)
+        rows = np.flatnonzero(rng.random(reasoning.shape[0]) < fraction)
+        if rows.size == 0:
+            return reasoning
+        donors = (rows + rng.integers(1, reasoning.shape[0], size=rows.size)) % reasoning.shape[0]
+        mismatched = reasoning.clone()
+        mismatched[torch.as_tensor(rows)] = reasoning[torch.as_tensor(donors)]
+        return mismatched
 
     def counterfactuals(self, samples, step: int, rank: int | None):
         """`data.counterfactual_row_fraction` of the robot samples get their card row reordered
