@@ -2,7 +2,7 @@
 
     python scripts/experiments/lifted_slots.py runs/eval/v6.log
 
-For every split it counts, over the episodes, the slot (0 = leftmost of the four) whose card came
+For every policy and split it counts, over the episodes, the slot (0 = leftmost of the four) whose card came
 up (the answer's on success, the wrong card's otherwise) or "none". The scenes are rebuilt from
 their seeds with the same sampler as the evaluation (`sim.scenes.sample_scene`). In v6's log:
 held-out none 11, slot 0 8, slot 1 3, slot 2 8; card-swap none 11, slot 2 19 (the answer lies in
@@ -41,12 +41,12 @@ def main() -> None:
             if match is None:
                 continue
             slot = lifted_slot(match["split"], int(match["seed"]), match["verdict"], match["reason"])
-            counts.setdefault(match["split"], Counter())[slot] += 1
+            counts.setdefault((match["name"], match["split"]), Counter())[slot] += 1
     if not counts:
         raise SystemExit(f"no episode lines in {args.log}")
-    for split, counter in counts.items():
+    for (name, split), counter in counts.items():
         total = sum(counter.values())
-        print(f"{split} ({total} episodes): " + ", ".join(f"{k} {v}" for k, v in sorted(counter.items())))
+        print(f"{name}, {split} ({total} episodes): " + ", ".join(f"{k} {v}" for k, v in sorted(counter.items())))
 
 
 if __name__ == "__main__":

@@ -87,16 +87,20 @@ def test_a_labelled_step_outside_the_episode_is_an_error(wrong_card_recovery, tm
 
 
 def test_gen_data_records_dagger_episodes_with_the_model(tmp_path, capsys):
+    # hand-over after 8 control steps (0.8 s): no model lifts a card that soon, so every scene is
+    # written, whatever the shipped model's skill
     code = main(["gen-data", "--task", "math", "--episodes", "2", "--out", str(tmp_path), "--workers", "1",
-                 "--image-size", "96", "--seed", "9000", "--dagger-policy", "models/chatvla2-tiny"])
+                 "--image-size", "96", "--seed", "9000", "--dagger-policy", "models/chatvla2-tiny",
+                 "--handover-steps", "8"])
     printed = capsys.readouterr().out
-    assert code == 0 and "scenes not written" in printed
+    assert code == 0 and "DAgger: 0 of 2 scenes not written" in printed
     paths = sorted(tmp_path.glob("*.hdf5"))
-    assert paths and all(p.name.startswith("dagger_math_train_") for p in paths)
+    assert len(paths) == 2 and all(p.name.startswith("dagger_math_train_") for p in paths)
     for path in paths:
         episode = read_episode(path)
-        assert episode.first_labelled_step == handover_step(episode.seed) and episode.first_labelled_step in HANDOVER_STEPS
+        assert episode.first_labelled_step == handover_step(episode.seed, (8,)) == 8
         assert len(episode.action) > episode.first_labelled_step
+    assert 8 in HANDOVER_STEPS and {handover_step(seed) for seed in range(200)} == set(HANDOVER_STEPS)
 
 
 def test_handover_steps_can_be_chosen_and_must_be_positive(tmp_path, capsys):
