@@ -6,6 +6,7 @@ An empty grasp between two slots shows as a sideways miss of about half a slot (
 (docs/training.md, "Tiny v10")
 
     .venv/bin/python scripts/experiments/grasp_points.py MODEL_DIR [--split cardswap] [--episodes 10]
+        [--reasoning-every N]   # as `chatvla2 eval-table`: 0 = reason once per episode
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ import numpy as np
 import torch
 
 from chatvla2.control.robot import load_robot_spec
-from chatvla2.policy.loading import load_policy
-from chatvla2.policy.runtime import RuntimeConfig
 from chatvla2.sim.env import SimConfig, TaskEnv
+from chatvla2.sim.commands import make_policy
 from chatvla2.sim.evaluation import run_policy_episode
 from chatvla2.sim.scenes import CARD_SLOT_Y_M
 
@@ -30,11 +30,12 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("--split", default="cardswap", choices=("heldout", "cardswap"))
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--reasoning-every", type=int, default=None, metavar="N")
     args = parser.parse_args()
     torch.set_num_threads(1)
     robot = load_robot_spec("franka_fr3")
     env = TaskEnv(robot, SimConfig(image_height_px=224, image_width_px=224))
-    policy = load_policy(args.model, robot, RuntimeConfig(mode="sync"), "cpu", torch_threads=1)
+    policy = make_policy(args.model, env, robot, "sync", args.reasoning_every)
     print(f"model {args.model}, {args.split} seeds {FIRST_SEED}-{FIRST_SEED + args.episodes - 1}")
     print("| seed | answer slot | grasp nearest slot | sideways miss (cm) | depth miss (cm) | outcome |")
     print("|---|---|---|---|---|---|")
