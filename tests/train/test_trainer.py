@@ -419,3 +419,26 @@ def test_a_digit_and_place_locator_gets_each_named_cards_digit_and_place_and_mis
     assert ChatVLA2Model.from_pretrained(final).config.action_head.locator_query == "digit-and-place"
     with pytest.raises(ValueError, match="locator_query 'clause' contradicts checkpoint"):
         Trainer(config_from_dict(stage2("refused", "clause", final)), show_progress=False)
+
+
+def test_a_continued_model_widens_its_action_range_to_cover_the_new_data(tiny_config, tmp_path):
+    """The sampler clips into the checkpoint's action range: continued on data that leaves it, the
+    model must widen the range, or it can never reach those actions (v10's fourth-slot grasps)."""
+    from chatvla2.model.normalization import ActionStats
+
+    stage1 = train(config_from_dict(tiny_config(tmp_path / "s1", steps=1)), show_progress=False)
+    fitted = ActionStats.load(stage1 / "action_stats.json", 8, 8)
+    narrow = ActionStats(fitted.action_min * 0.5 + fitted.action_max * 0.5 - 0.01, fitted.action_max.copy(),
+                         fitted.state_mean, fitted.state_std)
+    narrow.action_max[3] = fitted.action_max[3] + 1.0  # wider than the data: stays as it is
+    narrow.save(stage1 / "action_stats.json")
+    raw = tiny_config(tmp_path / "s2", stage=2, steps=1, **{"data.image_text_fraction": 0.0})
+    raw["model"] = {"init_from": str(stage1)}
+    trainer = Trainer(config_from_dict(raw), show_progress=False)
+    stats = trainer.model.action_stats
+    _, actions = trainer.dataset.all_states_and_actions()
+    np.testing.assert_allclose(stats.action_min, np.minimum(narrow.action_min, actions.min(axis=0)))
+    assert (stats.action_min <= actions.min(axis=0)).all() and (stats.action_max >= actions.max(axis=0)).all()
+    assert stats.action_max[3] == narrow.action_max[3]
+    np.testing.assert_array_equal(stats.state_mean, narrow.state_mean)  # the head was trained with these
+    np.testing.assert_array_equal(stats.state_std, narrow.state_std)

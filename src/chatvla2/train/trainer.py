@@ -135,6 +135,21 @@ def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
                          f"'{config.model.init_from}' ({model.config.image_crops})")
 
 
+def covering_action_range(stats: ActionStats, dataset: RobotTrainingSet) -> ActionStats:
+    """`stats` with each action dimension's [min, max] widened to hold every action of `dataset`.
+    The sampler clips actions into the checkpoint's range, so a model continued on data that
+    leaves it (v10's fourth-slot grasps on v6's range, docs/training.md) could never reach those
+    actions; the state's mean and spread stay, as the head was trained with them."""
+    _, actions = dataset.all_states_and_actions()
+    low = np.minimum(stats.action_min, actions.min(axis=0))
+    high = np.maximum(stats.action_max, actions.max(axis=0))
+    widened = [i for i in range(low.size) if low[i] < stats.action_min[i] or high[i] > stats.action_max[i]]
+    if widened:
+        LOG.info("action range widened to cover the data in dimensions %s: [%s] .. [%s]", widened,
+                 ", ".join(f"{v:.3f}" for v in low), ", ".join(f"{v:.3f}" for v in high))
+    return ActionStats(low, high, stats.state_mean, stats.state_std)
+
+
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -187,6 +202,8 @@ class Trainer:
         if state is None and config.model.init_from is None:  # a fresh model learns the data's ranges
             states, actions = self.dataset.all_states_and_actions()
             self.model.set_action_stats(ActionStats.from_data(actions, states))
+        elif state is None:  # a continued model keeps its scaling, widened to cover this data's actions
+            self.model.set_action_stats(covering_action_range(self.model.action_stats, self.dataset))
         self.cache, self.frames = None, None
         if config.stage == 2:
             if config.data.mismatched_reasoning_fraction > 0 and self.model.head.locator is None:
