@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from chatvla2.model.config import LOCATOR_QUERIES
+
 RESULTS = Path("benchmarks") / "RESULTS.md"
 
 
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the head cross-attends to the VLM's token states (action_head.token_attention)")
     parser.add_argument("--target-locator", action="store_true",
                         help="the head locates the named card among the VLM's token states (action_head.target_locator)")
-    parser.add_argument("--locator-query", choices=("clause", "digit-and-place"), default="clause",
+    parser.add_argument("--locator-query", choices=LOCATOR_QUERIES, default="clause",
                         help="with --target-locator: what its pointer's query is built from (action_head.locator_query)")
     parser.add_argument("--compile-head", action="store_true", help="torch.compile the action head's token path (CPU needs a C++ compiler; compiling takes ~1 min)")
     parser.add_argument("--results", default=str(RESULTS), help="markdown file the table is appended to ('' = none)")

@@ -45,6 +45,11 @@ def table_position_m(normalised) -> np.ndarray:
 
 def named_card(path: str | Path) -> Card:
     """The card an episode file's reasoning annotation names in its last clause."""
+    return named_card_and_place(path)[0]
+
+
+def named_card_and_place(path: str | Path) -> tuple[Card, int]:
+    """`named_card` and its place in the row (0 = first from the left), checked against the scene."""
     with h5py.File(path, "r") as f:
         task, seed, split = str(f.attrs["task"]), int(f.attrs["seed"]), str(f.attrs["split"])
         reasoning = str(f.attrs["reasoning"])
@@ -60,7 +65,7 @@ def named_card(path: str | Path) -> Card:
     if place >= len(cards) or str(cards[place].digit) != words[0]:
         raise ValueError(f"'{path}': reasoning names card {words[0]} {words[2]}, the scene of seed {seed} "
                          f"({split}) has {[c.digit for c in cards]}")
-    return cards[place]
+    return cards[place], place
 
 
 def image_token_grids(model: ChatVLA2Model, cameras: list[str], instruction: str,
@@ -113,8 +118,7 @@ def locator_targets(model: ChatVLA2Model, dataset: RobotTrainingSet) -> LocatorT
         if episode_instruction != instruction:
             raise ValueError(f"'{info.path}': instruction '{episode_instruction}' differs from '{instruction}', "
                              f"so its image tokens may lie elsewhere in the prompt")
-        card = named_card(info.path)
-        place = sorted(c.slot for c in sample_math_scene(*scene_of(info.path)).cards).index(card.slot)
+        card, place = named_card_and_place(info.path)
         per_episode.append((normalised_position(card.pos_m), card_token(card, grids, crop_boxes, sim),
                             (card.digit, place)))
     episodes = [dataset.chunks.index[dataset.positions[p]][0] for p in range(len(dataset))]
@@ -125,8 +129,3 @@ def locator_targets(model: ChatVLA2Model, dataset: RobotTrainingSet) -> LocatorT
         names = torch.tensor([per_episode[e][2] for e in episodes], dtype=torch.long)
     return LocatorTarget(position, token, names)
 
-
-def scene_of(path: str | Path) -> tuple[int, str]:
-    """(seed, split) of an episode file, which `sample_math_scene` rebuilds its scene from."""
-    with h5py.File(path, "r") as f:
-        return int(f.attrs["seed"]), str(f.attrs["split"])
