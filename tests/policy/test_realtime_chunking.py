@@ -72,9 +72,11 @@ def test_the_runtime_reproduces_the_frozen_prefix_exactly(model, mode):
     try:
         first = runtime.infer(observation(10.0))
         assert "rtc_delay_steps" not in first.info, "the first chunk of a task has nothing to follow"
-        second = runtime.infer(observation(10.2))  # 2 rows of the first chunk were due before it
+        later = observation(10.2)  # 2 rows of the first chunk were due before it; the arm follows them
+        later = Observation(later.images, later.joint_names, first.actions[2].copy(), later.instruction, 10.2)
+        second = runtime.infer(later)
         plain = AsyncReasoningRuntime(ChatVLA2TwoRateModel(model, ROBOT),
-                                      RuntimeConfig(mode="sync", max_reasoning_tokens=4)).infer(observation(10.2))
+                                      RuntimeConfig(mode="sync", max_reasoning_tokens=4)).infer(later)
     finally:
         runtime.close()
     assert second.info["rtc_delay_steps"] == 3.0 and second.info["rtc_frozen_rows"] == 3.0
@@ -85,3 +87,29 @@ def test_the_runtime_reproduces_the_frozen_prefix_exactly(model, mode):
     assert rtc_gap[3] < plain_gap[3], "the first free row stays closer to the executed chunk than without RTC"
     runtime.reset()
     assert runtime.previous is None, "a reset forgets the chunk being executed"
+
+
+def test_nothing_is_frozen_when_the_arm_is_not_executing_the_previous_chunk(model):
+    """A chunk the controller rejected (or a hold) leaves the arm elsewhere: freezing its rows would
+    get every later chunk rejected at the same gate, so the runtime starts afresh from the arm."""
+    rtc = RtcConfig(min_delay_steps=3, max_delay_steps=3, max_first_jump_rad=0.3)
+    runtime = AsyncReasoningRuntime(ChatVLA2TwoRateModel(model, ROBOT),
+                                    RuntimeConfig(mode="sync", max_reasoning_tokens=4, rtc=rtc))
+    try:
+        first = runtime.infer(observation(10.0))
+        elsewhere = observation(10.2)
+        moved = elsewhere.joint_positions.copy()
+        moved[1] = first.actions[2, 1] + 0.5  # joint 2 half a radian from the row due next
+        held = runtime.infer(Observation(elsewhere.images, elsewhere.joint_names, moved,
+                                         elsewhere.instruction, 10.2))
+        on_track = observation(10.4)  # the arm where the held chunk's row due next puts it
+        following = runtime.infer(Observation(on_track.images, on_track.joint_names, held.actions[2].copy(),
+                                              on_track.instruction, 10.4))
+    finally:
+        runtime.close()
+    assert "rtc_frozen_rows" not in held.info and held.info["rtc_dropped"] == 1.0
+    assert not np.array_equal(held.actions[:3], first.actions[2:5])
+    assert following.info["rtc_frozen_rows"] == 3.0 and following.info["rtc_dropped"] == 1.0
+    np.testing.assert_array_equal(following.actions[:3], held.actions[2:5])
+    with pytest.raises(ValueError, match="max_first_jump_rad"):
+        RtcConfig(max_first_jump_rad=0.0)

@@ -33,15 +33,21 @@ import numpy as np
 class RtcConfig:
     """min/max_delay_steps bound the delay estimated from the measured inference latency (control
     steps of the chunk's step_dt_s); the floor also covers delay the runtime cannot see (transport,
-    the controller's actuation latency)."""
+    the controller's actuation latency). max_first_jump_rad mirrors the controller's gate (its
+    `max_first_jump_rad`): when the previous chunk's row due next is further than this from the
+    measured joints, the arm is not executing that chunk (the controller rejected it or holds), and
+    freezing its rows would only get the next chunk rejected too, so nothing is frozen."""
 
     min_delay_steps: int = 1
     max_delay_steps: int = 8
+    max_first_jump_rad: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_delay_steps <= self.max_delay_steps:
             raise ValueError(f"rtc delay bounds must satisfy 0 <= min ({self.min_delay_steps}) <= "
                              f"max ({self.max_delay_steps})")
+        if not self.max_first_jump_rad > 0.0:
+            raise ValueError(f"rtc max_first_jump_rad must be positive, got {self.max_first_jump_rad}")
 
 
 @dataclass(frozen=True)

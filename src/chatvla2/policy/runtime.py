@@ -192,6 +192,7 @@ class AsyncReasoningRuntime:
         self.sync_refreshes = 0  # reasonings made by sync mode
         self.previous: tuple[np.ndarray, float, str] | None = None  # RTC: last chunk, its stamp, instruction
         self.latencies_s: list[float] = []  # RTC: the last few inference latencies
+        self.rtc_dropped = 0  # RTC: chunks made without freezing, the arm not executing the previous one
 
     def reset(self) -> None:
         self.scheduler.reset()
@@ -230,6 +231,8 @@ class AsyncReasoningRuntime:
                 "reasoning_refreshes": float(self.worker.finished if self.worker else self.sync_refreshes)}
         if guide is not None:
             info.update(rtc_delay_steps=float(guide.delay_steps), rtc_frozen_rows=float(guide.frozen_rows))
+        if self.config.rtc is not None:
+            info["rtc_dropped"] = float(self.rtc_dropped)
         return PolicyOutput(reasoning=reasoning.text, joint_names=self.model.joint_names,
                             actions=actions, step_dt_s=self.model.step_dt_s, info=info)
 
@@ -244,7 +247,19 @@ class AsyncReasoningRuntime:
             return None
         latency_s = max(self.latencies_s) if self.latencies_s else float("inf")
         delay = delay_steps(latency_s, self.model.step_dt_s, self.config.rtc)
-        return inpainting_guide(actions, stamp_s, observation.stamp_s, self.model.step_dt_s, delay)
+        guide = inpainting_guide(actions, stamp_s, observation.stamp_s, self.model.step_dt_s, delay)
+        if guide is not None and guide.frozen_rows and self.arm_left(guide.target[0], observation):
+            self.rtc_dropped += 1
+            return None
+        return guide
+
+    def arm_left(self, next_row: np.ndarray, observation: Observation) -> bool:
+        """Whether the measured joints are further than rtc.max_first_jump_rad from next_row (the
+        previous chunk's row due next, in the model's joint order): the arm is not executing it."""
+        measured = dict(zip(observation.joint_names, observation.joint_positions))
+        gaps = [abs(float(next_row[i]) - measured[name])
+                for i, name in enumerate(self.model.joint_names) if name in measured]
+        return bool(gaps) and max(gaps) > self.config.rtc.max_first_jump_rad
 
     def reason_now(self, observation: Observation) -> tuple[FinishedReasoning, Any]:
         """Sync mode: when the schedule asks (always for a new task), one encoding serves both the

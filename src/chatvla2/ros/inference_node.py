@@ -67,6 +67,7 @@ class InferenceNode(LifecycleNode):
         self.rtc_enabled = declare(self, "rtc_enabled", False, "Real-time chunking: freeze the rows executed while a chunk is computed (controller execution_mode rtc)")
         self.rtc_min_delay_steps = declare(self, "rtc_min_delay_steps", 1, "RTC: fewest rows frozen (covers transport and actuation latency)")
         self.rtc_max_delay_steps = declare(self, "rtc_max_delay_steps", 8, "RTC: most rows frozen")
+        self.rtc_max_first_jump_rad = declare(self, "rtc_max_first_jump_rad", 0.3, "RTC: freeze nothing when the measured joints are further than this (rad) from the previous chunk (the controller's max_first_jump_rad: the arm is not executing it)")
         self.warm_up_rounds = declare(self, "warm_up_rounds", 2, "Full inferences on a dummy observation at configure (0: none)")
         self.warm_up_image_size_px = list(declare(self, "warm_up_image_size_px", list(DEFAULT_WARM_UP_IMAGE_SIZE_PX), "Dummy frame size [height, width] (px): the cameras' size"))
         self.autostart = declare(self, "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)")
@@ -92,7 +93,8 @@ class InferenceNode(LifecycleNode):
             # sync reasons on every frame (its contract); the schedule parameters pace async mode
             schedule = (ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
                         if self.runtime_mode == "async" else None)
-            rtc = RtcConfig(self.rtc_min_delay_steps, self.rtc_max_delay_steps) if self.rtc_enabled else None
+            rtc = (RtcConfig(self.rtc_min_delay_steps, self.rtc_max_delay_steps, self.rtc_max_first_jump_rad)
+                   if self.rtc_enabled else None)
             config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
                                    schedule=schedule, rtc=rtc)
             self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
