@@ -58,9 +58,11 @@ def test_the_head_keeps_the_frozen_rows(model):
     assert np.all(np.abs(guided - target) <= (1.0 - weights)[:, None] * span + 1e-5)
 
 
-def observation(stamp_s: float) -> Observation:
+def observation(stamp_s: float, joints: np.ndarray | None = None) -> Observation:
+    """The arm at `joints` (command order; default the home pose)."""
     frame = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
-    return Observation({"front": frame}, ROBOT.command_names, ROBOT.home_command.copy(),
+    return Observation({"front": frame}, ROBOT.command_names,
+                       (ROBOT.home_command if joints is None else joints).copy(),
                        "pick the card that answers the equation", stamp_s)
 
 
@@ -72,8 +74,7 @@ def test_the_runtime_reproduces_the_frozen_prefix_exactly(model, mode):
     try:
         first = runtime.infer(observation(10.0))
         assert "rtc_delay_steps" not in first.info, "the first chunk of a task has nothing to follow"
-        later = observation(10.2)  # 2 rows of the first chunk were due before it; the arm follows them
-        later = Observation(later.images, later.joint_names, first.actions[2].copy(), later.instruction, 10.2)
+        later = observation(10.2, first.actions[2])  # 2 rows of the first chunk were due; the arm follows them
         second = runtime.infer(later)
         plain = AsyncReasoningRuntime(ChatVLA2TwoRateModel(model, ROBOT),
                                       RuntimeConfig(mode="sync", max_reasoning_tokens=4)).infer(later)
@@ -97,14 +98,10 @@ def test_nothing_is_frozen_when_the_arm_is_not_executing_the_previous_chunk(mode
                                     RuntimeConfig(mode="sync", max_reasoning_tokens=4, rtc=rtc))
     try:
         first = runtime.infer(observation(10.0))
-        elsewhere = observation(10.2)
-        moved = elsewhere.joint_positions.copy()
+        moved = ROBOT.home_command.copy()
         moved[1] = first.actions[2, 1] + 0.5  # joint 2 half a radian from the row due next
-        held = runtime.infer(Observation(elsewhere.images, elsewhere.joint_names, moved,
-                                         elsewhere.instruction, 10.2))
-        on_track = observation(10.4)  # the arm where the held chunk's row due next puts it
-        following = runtime.infer(Observation(on_track.images, on_track.joint_names, held.actions[2].copy(),
-                                              on_track.instruction, 10.4))
+        held = runtime.infer(observation(10.2, moved))
+        following = runtime.infer(observation(10.4, held.actions[2]))  # the arm where the held chunk puts it
     finally:
         runtime.close()
     assert "rtc_frozen_rows" not in held.info and held.info["rtc_dropped"] == 1.0

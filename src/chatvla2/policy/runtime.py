@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.policy.interface import Observation, PolicyOutput
 from chatvla2.policy.realtime_chunking import InpaintingGuide, RtcConfig, delay_steps, inpainting_guide
 from chatvla2.policy.reasoning_scheduler import (ReasoningScheduleConfig, ReasoningScheduler,
@@ -256,10 +257,9 @@ class AsyncReasoningRuntime:
     def arm_left(self, next_row: np.ndarray, observation: Observation) -> bool:
         """Whether the measured joints are further than rtc.max_first_jump_rad from next_row (the
         previous chunk's row due next, in the model's joint order): the arm is not executing it."""
-        measured = dict(zip(observation.joint_names, observation.joint_positions))
-        gaps = [abs(float(next_row[i]) - measured[name])
-                for i, name in enumerate(self.model.joint_names) if name in measured]
-        return bool(gaps) and max(gaps) > self.config.rtc.max_first_jump_rad
+        measured = columns_by_name(observation.joint_names, observation.joint_positions,
+                                   self.model.joint_names, "observation")
+        return bool(np.max(np.abs(next_row - measured)) > self.config.rtc.max_first_jump_rad)
 
     def reason_now(self, observation: Observation) -> tuple[FinishedReasoning, Any]:
         """Sync mode: when the schedule asks (always for a new task), one encoding serves both the
