@@ -100,8 +100,10 @@ def image(t_s: float, encoding: str = "rgb8", value: int = 100):
 
 
 def joint_state(t_s: float, q: float = 0.0):
-    return T["sensor_msgs/msg/JointState"](header=header(t_s), name=NAMES, position=np.full(8, q),
-                                           velocity=np.zeros(8), effort=np.zeros(0))
+    """As franka_ros2 publishes it: the arm joints and the Hand's two finger joints (q each)."""
+    names = NAMES[:7] + ["fr3_finger_joint1", "fr3_finger_joint2"]
+    return T["sensor_msgs/msg/JointState"](header=header(t_s), name=names, position=np.full(9, q),
+                                           velocity=np.zeros(9), effort=np.zeros(0))
 
 
 def trajectory(t_s: float, q: float, points: int = 1):

@@ -16,6 +16,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.chunk import ActionChunk
+from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.robot_state import RobotStateAssembler
 from chatvla2.ros.conversions import chunk_to_trajectory
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 
@@ -30,6 +32,7 @@ class Probe:
         self.context = context
         self.node = rclpy.create_node("fault_probe", context=context)
         self.states: list[tuple[float, np.ndarray]] = []
+        self.assembler = RobotStateAssembler(load_robot_spec("franka_fr3"))
         self.commands: list[tuple[float, np.ndarray]] = []
         self.diagnostics: list[dict] = []
         self.node.create_subscription(JointState, "/joint_states", self.on_state, SENSOR_QOS)
@@ -38,8 +41,10 @@ class Probe:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, COMMAND_QOS)
         self.chunks = self.node.create_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
 
-    def on_state(self, msg):
-        self.states.append((time.monotonic(), np.asarray(msg.position)))
+    def on_state(self, msg):  # the sim arm speaks franka_ros2: fingers -> opening
+        state = self.assembler.update(msg.name, msg.position, 0.0)
+        if state is not None:
+            self.states.append((time.monotonic(), state.positions))
 
     def on_command(self, msg):
         self.commands.append((time.monotonic(), np.asarray(msg.points[0].positions)))

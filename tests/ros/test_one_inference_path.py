@@ -20,7 +20,9 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
+from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.robot_state import vendor_joint_state
 from chatvla2.ros.conversions import seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import array_to_image_msg
 from chatvla2.ros.inference_node import InferenceNode
@@ -88,7 +90,9 @@ def test_node_over_dds_and_eval_give_identical_reasoning_and_chunks(rclpy_contex
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         for index, (observation, expected) in enumerate(calls):
             stamp_s = probe.get_clock().now().nanoseconds * 1e-9
-            state = JointState(name=list(observation.joint_names), position=list(observation.joint_positions))
+            names, positions = vendor_joint_state(robot, columns_by_name(
+                observation.joint_names, observation.joint_positions, robot.command_names, "observation"))
+            state = JointState(name=names, position=positions.tolist())  # as franka_ros2 publishes it
             state.header.stamp = seconds_to_time(stamp_s)
             joints.publish(state)
             images["wrist"].publish(array_to_image_msg(observation.images["wrist"], "rgb8",

@@ -14,11 +14,14 @@ from chatvla2.paths import config_dir
 
 @dataclass(frozen=True)
 class GripperSpec:
-    joint_name: str
+    joint_name: str        # the state's and the action's last column: opening in metres
     width_min_m: float
     width_max_m: float
     force_max_n: float
     speed_max_m_s: float = 0.1
+    # Joints the vendor publishes for the gripper, whose positions add up to the opening
+    # (franka_ros2: the two finger joints); empty: the vendor publishes `joint_name` itself.
+    state_joint_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def load_robot_spec(path: str | Path) -> RobotSpec:
     try:
         names = tuple(raw["joint_names"])
         arrays = {key: np.asarray(raw[key], dtype=float) for key in ARRAY_FIELDS}
-        gripper = GripperSpec(**raw["gripper"])
+        gripper = GripperSpec(**{**raw["gripper"],
+                                 "state_joint_names": tuple(raw["gripper"].get("state_joint_names", ()))})
         name = raw["name"]
         chain = chain_from_config(raw["kinematics"]) if "kinematics" in raw else None
         box = raw.get("workspace_box")

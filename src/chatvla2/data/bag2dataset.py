@@ -19,7 +19,7 @@ import numpy as np
 from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.data import episodes
-from chatvla2.data.bag_reader import StackRecording
+from chatvla2.data.bag_reader import StackRecording, with_robot_states
 from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before
 
 
@@ -61,13 +61,26 @@ def _joint_state_at(recording: StackRecording, times: np.ndarray, names: tuple[s
     return positions, velocities
 
 
+def _commanded_action(command, names: tuple[str, ...], next_state) -> np.ndarray | None:
+    """The arm command's targets; joints it does not carry (franka_ros2's arm controller takes the
+    7 arm joints, the Hand is driven through franka_gripper's actions) from the next robot state."""
+    carried = [name for name in names if name in command.names]
+    if len(carried) == len(names):
+        return columns_by_name(command.names, command.positions, names, "arm command")
+    if next_state is None or not carried:
+        return None
+    action = next_state[0].copy()
+    index = [names.index(name) for name in carried]
+    action[index] = columns_by_name(command.names, command.positions, carried, "arm command")
+    return action
+
+
 def episodes_from_recording(recording: StackRecording, robot: RobotSpec, cameras: list[str] | None = None,
                             with_reasoning: bool = True) -> list[EpisodeArrays]:
     cameras = cameras or sorted(recording.frames, key=lambda name: (name != "front", name))
     if not cameras or not recording.frames.get(cameras[0]):
         raise ValueError(f"bag '{recording.path}' has no camera frames to build episodes from")
-    if not recording.joint_states:
-        raise ValueError(f"bag '{recording.path}' has no joint states on /joint_states")
+    recording = with_robot_states(recording, robot)
     names = robot.command_names
     joint_times = np.array([s.stamp_s for s in recording.joint_states])
     frame_times = {c: np.array([f.stamp_s for f in recording.frames.get(c, [])]) for c in cameras}
@@ -90,8 +103,8 @@ def episodes_from_recording(recording: StackRecording, robot: RobotSpec, cameras
         if next_t is not None and source == "commands":
             i = latest_before(command_times, next_t)
             if i is not None:
-                command = recording.commands[i]
-                action = columns_by_name(command.names, command.positions, names, "arm command")
+                action = _commanded_action(recording.commands[i], names, _joint_state_at(
+                    recording, joint_times, names, next_t))
         elif source == "chunk" and round(frame.stamp_s, 6) in chunks:
             chunk = chunks[round(frame.stamp_s, 6)]
             action = columns_by_name(chunk.joint_names, chunk.positions[0], names, "action chunk")

@@ -8,7 +8,7 @@ with what is valid. No ROS: messages are decoded with rosbags' typestore.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -16,6 +16,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from chatvla2.control.chunk import ActionChunk
+from chatvla2.control.robot import RobotSpec
+from chatvla2.control.robot_state import RobotStateAssembler
 from chatvla2.data import bag_topics as t
 from chatvla2.data.bag_repair import find_mcap, scan_mcap
 from chatvla2.data.bag_writer import TYPESTORE
@@ -238,3 +240,23 @@ def read_stack_bag(path: Path, command_topic: str = t.ARM_COMMAND_TOPIC) -> Stac
     if not recording.frames:
         recording.problem("/cameras/*/image_raw", None, "no valid camera frames in the bag")
     return recording
+
+
+def with_robot_states(recording: StackRecording, robot: RobotSpec) -> StackRecording:
+    """The recording with its joint states replaced by the robot's states (RobotSpec.command_names:
+    arm joints + gripper opening), assembled from the vendor's messages by the same path the
+    inference node and the controller use (chatvla2/control/robot_state.py). ValueError names
+    the joints a bag never carries (e.g. a Franka bag without franka_ros2's finger joints)."""
+    if not recording.joint_states:
+        raise ValueError(f"bag '{recording.path}' has no joint states on {t.JOINT_STATES_TOPIC}")
+    assembler = RobotStateAssembler(robot)
+    samples = []
+    for sample in recording.joint_states:
+        state = assembler.update(sample.names, sample.positions, sample.stamp_s, sample.velocities)
+        if state is not None:
+            samples.append(JointSample(state.stamp_s, sample.log_time_s, state.names, state.positions,
+                                       state.velocities))
+    if not samples:
+        raise ValueError(f"bag '{recording.path}': no complete {robot.name} state; joints {assembler.missing} "
+                         f"never appear on {t.JOINT_STATES_TOPIC} (the state needs {list(assembler.needed)})")
+    return replace(recording, joint_states=samples)

@@ -21,7 +21,7 @@ from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.controller import ArmController, ControllerConfig
 from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
-from chatvla2.data.bag_reader import StackRecording
+from chatvla2.data.bag_reader import StackRecording, with_robot_states
 from chatvla2.policy.interface import Observation, Policy
 from chatvla2.policy.warmup import warm_up, warm_up_observation
 
@@ -81,7 +81,10 @@ class _RecordedActions:
             i = latest_before(self.command_times, t_s)
             if i is not None and t_s <= last_time:
                 names, positions = self.command_values[i]
-                recorded[k] = columns_by_name(names, positions, self.names, "recorded command")
+                # franka_ros2's arm command has no gripper column (the Hand takes actions): unknown
+                carried = [j for j, name in enumerate(self.names) if name in names]
+                recorded[k, carried] = columns_by_name(names, positions, [self.names[j] for j in carried],
+                                                       "recorded command")
         return (recorded, "commands") if np.isfinite(recorded).any() else (None, "none")
 
 
@@ -90,8 +93,7 @@ def replay(recording: StackRecording, policy: Policy, robot: RobotSpec, cameras:
     cameras = cameras or sorted(recording.frames, key=lambda name: (name != "front", name))
     if not cameras or not recording.frames.get(cameras[0]):
         raise ValueError(f"bag '{recording.path}' has no frames of camera '{cameras[0] if cameras else '?'}'")
-    if not recording.joint_states:
-        raise ValueError(f"bag '{recording.path}' has no joint states on /joint_states")
+    recording = with_robot_states(recording, robot)
     result = ReplayResult(robot.command_names)
     recorded_actions = _RecordedActions(recording, robot)
     frame_times = {c: np.array([f.stamp_s for f in recording.frames.get(c, [])]) for c in cameras}

@@ -11,6 +11,8 @@ The speed benchmark's naive baseline (HF `generate` + plain denoising) stays sep
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from chatvla2.control.robot import RobotSpec
 from chatvla2.paths import resolve_data_path
 from chatvla2.policy.interface import Policy
@@ -26,8 +28,11 @@ def load_policy(spec: str, robot: RobotSpec, runtime: RuntimeConfig = RuntimeCon
         return PlaceholderPolicy(robot)
     path = resolve_data_path(spec)
     if not path.is_dir():
+        where = "" if Path(spec).expanduser().is_absolute() else (
+            f" (a relative path is looked up under the working directory {Path.cwd()} and the package "
+            "share; under ros2 launch pass an absolute path, e.g. policy:=$PWD/models/chatvla2-tiny)")
         raise FileNotFoundError(
-            f"policy checkpoint directory '{path}' does not exist: give a local model directory "
+            f"policy checkpoint directory '{path}' does not exist{where}: give a local model directory "
             f"(config.json, model.safetensors, ...) or 'placeholder'")
     import torch
 

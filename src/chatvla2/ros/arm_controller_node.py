@@ -169,6 +169,19 @@ class ArmControllerNode(Node):
         response.success, response.message = problem is None, problem or "actuation enabled"
         return response
 
+    def destroy_node(self) -> None:
+        """Any shutdown (Ctrl-C, SIGTERM, the launcher's stop) ends with the driver's stop: the arm
+        holds its last setpoint (franka_ros2's trajectory controller keeps it; the ARX SDK gets its
+        measured joints) and the gripper stops. rclpy calls this before the context goes down."""
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            try:
+                driver.stop()
+                self.get_logger().warning("shutdown: driver stopped, arm holding position")
+            except Exception as error:  # the process is ending: report, never mask the shutdown
+                self.get_logger().error(f"shutdown: driver stop failed: {error}")
+        super().destroy_node()
+
     def publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="chatvla2: arm_controller", hardware_id=self.robot.name)
         if self.core.stopped or self.holding:

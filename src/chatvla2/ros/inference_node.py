@@ -13,7 +13,9 @@ text + action chunk.
                is published while inactive); cleanup frees the model.
 
 Each new frame of the first camera in `camera_names` triggers one observation built from the
-newest frame of every camera and the newest joint state; anything older than
+newest frame of every camera and the newest robot state; the robot state is assembled from the
+JointState topics in `joint_state_topics` by the robot's one state path
+(chatvla2/control/robot_state.py: franka_ros2's two finger joints become the opening); anything older than
 `max_observation_age_s` is dropped, never queued. The chunk is published stamped with the
 observation time. Model errors (exceptions, NaN/Inf) are reported on /diagnostics and no chunk is
 published for that frame. With `autostart` (default true) `main()` configures and activates the
@@ -33,6 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.robot_state import RobotStateAssembler
 from chatvla2.imaging.encoding import to_rgb8
 from chatvla2.policy.observation_buffer import ObservationBuffer
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
@@ -58,6 +61,7 @@ class InferenceNode(LifecycleNode):
         self.device = declare(self, "device", "cpu", "Torch device of the model: cpu or cuda")
         self.torch_threads = declare(self, "torch_threads", 1, "Torch CPU threads (0: torch's default); the node's executor needs a core too")
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
+        self.joint_state_topics = list(declare(self, "joint_state_topics", ["/joint_states"], "sensor_msgs/JointState topics that together carry the robot's state (franka_ros2 merges arm and hand on /joint_states)"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
         self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background (refresh_every_frames, scene_change_threshold); sync: reason then act every frame")
@@ -73,6 +77,7 @@ class InferenceNode(LifecycleNode):
         self.autostart = declare(self, "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)")
         diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "Period of /diagnostics reports (s)")
         self.policy = None
+        self.robot_state: RobotStateAssembler | None = None
         self.warm_up_report = None
         self.buffer: ObservationBuffer | None = None
         self.stats = InferenceStats()
@@ -98,6 +103,7 @@ class InferenceNode(LifecycleNode):
             config = RuntimeConfig(mode=self.runtime_mode, max_reasoning_tokens=self.max_reasoning_tokens,
                                    schedule=schedule, rtc=rtc)
             self.buffer = ObservationBuffer(self.camera_names, self.max_observation_age_s)
+            self.robot_state = RobotStateAssembler(robot)
             self.policy = load_policy(self.policy_spec, robot, config, self.device, self.torch_threads)
             self.warm_up(robot)
         except (OSError, ValueError, RuntimeError) as error:
@@ -108,7 +114,8 @@ class InferenceNode(LifecycleNode):
         for name in self.camera_names:
             self.subscriptions_made.append(self.create_subscription(
                 Image, f"/cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
-        self.subscriptions_made.append(self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS))
+        for topic in self.joint_state_topics:
+            self.subscriptions_made.append(self.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS))
         self.subscriptions_made.append(self.create_subscription(String, "/chatvla/instruction", self.on_instruction, INSTRUCTION_QOS))
         self.status_message = f"configured with policy '{self.policy_spec}' ({self.runtime_mode})"
         self.get_logger().info(self.status_message)
@@ -167,7 +174,7 @@ class InferenceNode(LifecycleNode):
         self.subscriptions_made.clear()
         if self.policy is not None:
             close_policy(self.policy)
-        self.policy, self.buffer = None, None
+        self.policy, self.buffer, self.robot_state = None, None, None
 
     def destroy_node(self) -> None:
         self.stop_worker()
@@ -181,10 +188,16 @@ class InferenceNode(LifecycleNode):
         self.get_logger().info(f"new instruction: {shown!r}")
 
     def on_joint_state(self, msg: JointState) -> None:
-        buffer = self.buffer
-        if buffer is not None:
-            buffer.put_joint_state(time_to_seconds(msg.header.stamp), tuple(msg.name),
-                                   np.asarray(msg.position, dtype=float))
+        buffer, assembler = self.buffer, self.robot_state
+        if buffer is None or assembler is None:
+            return
+        try:
+            state = assembler.update(msg.name, msg.position, time_to_seconds(msg.header.stamp), msg.velocity)
+        except ValueError as error:
+            self.get_logger().error(f"joint state dropped: {error}", throttle_duration_sec=5.0)
+            return
+        if state is not None:
+            buffer.put_joint_state(state.stamp_s, state.names, state.positions)
 
     def on_image(self, camera: str, msg: Image) -> None:
         buffer = self.buffer
@@ -206,6 +219,10 @@ class InferenceNode(LifecycleNode):
                 continue
             observation, why_not = buffer.take(self.now_s(), self.instruction)
             if observation is None:
+                missing = self.robot_state.missing if self.robot_state is not None else []
+                if missing:
+                    why_not += (f"; joints {missing} not heard yet on {self.joint_state_topics} "
+                                f"(the {self.robot_name} state needs them)")
                 self.get_logger().warning(why_not, throttle_duration_sec=5.0)
                 continue
             self.answer(policy, observation)

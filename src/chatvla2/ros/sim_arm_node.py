@@ -18,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.joint_order import columns_by_name
+from chatvla2.control.robot_state import vendor_joint_state
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.ros.conversions import duration_to_seconds, node_now_s, seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import array_to_image_msg
@@ -39,7 +40,7 @@ class SimArmNode(Node):
                         "gives a slow machine time, with publish_clock and use_sim_time in the other nodes)")
         if not speed > 0:
             raise ValueError(f"sim_arm parameter real_time_factor must be > 0, got {speed}")
-        self.names = list(robot.command_names)
+        self.robot, self.names = robot, list(robot.command_names)
         self.dt_s = 1.0 / rate_hz
         if self.backend == "mujoco":
             self._make_mujoco(robot)
@@ -108,9 +109,10 @@ class SimArmNode(Node):
             self.clock_pub.publish(Clock(clock=stamp))
         msg = JointState()
         msg.header.stamp = stamp
-        msg.name = self.names
-        msg.position = positions.tolist()
-        msg.velocity = velocities.tolist()
+        # As the vendor publishes it (franka_ros2: two finger joints, each half the opening)
+        msg.name, vendor_positions = vendor_joint_state(self.robot, positions)
+        msg.position = vendor_positions.tolist()
+        msg.velocity = vendor_joint_state(self.robot, velocities)[1].tolist()
         self.state_pub.publish(msg)
         if self.backend == "mujoco":
             self.step_count += 1

@@ -1,5 +1,8 @@
 """franka_ros2 driver: arm setpoints to a JointTrajectoryController's topic (fr3_joint1..7), the
-Franka Hand through franka_gripper's actions (franka_msgs/action/Move, Grasp, Homing).
+Franka Hand through franka_gripper's actions (franka_msgs/action/Move, Grasp, Homing) and its
+~/stop service; the state from franka_ros2's joint states through the robot's state path
+(fr3_finger_joint1 + fr3_finger_joint2 = the opening). Checked against frankarobotics/franka_ros2
+v2.5.0 (Humble) / v3.4.0 (Jazzy); docs/control.md lists the interface facts and their sources.
 
 The only module that imports franka_msgs, and only when the driver is made: it exists on a
 machine with franka_ros2 installed.
@@ -11,13 +14,14 @@ from typing import Any
 import numpy as np
 from rclpy.action import ActionClient
 from rclpy.node import Node
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.drivers.base import JointReading
 from chatvla2.control.robot import RobotSpec
 from chatvla2.control.safety import limit_gripper_force
 from chatvla2.ros.drivers import DriverPlugin
-from chatvla2.ros.joint_messages import JointStateCache, trajectory_point
+from chatvla2.ros.joint_messages import RobotStateCache, trajectory_point
 from chatvla2.ros.qos import COMMAND_QOS
 
 
@@ -29,28 +33,20 @@ class FrankaRos2Driver:
         params = dict(params, grasp_force_n=limit_gripper_force(params["grasp_force_n"], robot.gripper.force_max_n))
         self.node, self.robot, self.params = node, robot, params
         self.arm_names = list(robot.joint_names)
-        self.fingers = list(params["finger_joint_names"])
-        self.joints = JointStateCache(node, params["joint_state_topic"])
+        self.joints = RobotStateCache(node, robot, list(params["joint_state_topics"]))
         self.publisher = node.create_publisher(JointTrajectory, params["command_topic"], COMMAND_QOS)
         namespace = params["gripper_action_namespace"].rstrip("/")
         self.move = ActionClient(node, Move, f"{namespace}/move")
         self.grasp = ActionClient(node, Grasp, f"{namespace}/grasp")
         self.homing = ActionClient(node, Homing, f"{namespace}/homing")
+        self.gripper_stop = node.create_client(Trigger, f"{namespace}/stop")
         self.last_arm: np.ndarray | None = None
         self.last_width_m: float | None = None
         self.period_s = 0.01
 
     def read_joint_state(self) -> JointReading | None:
-        reading = self.joints.reading
-        if reading is None:
-            return None
-        index = {name: i for i, name in enumerate(reading.names)}
-        if all(name in index for name in self.fingers):
-            width = sum(reading.positions[index[name]] for name in self.fingers)
-        else:  # gripper state not merged into this topic: report the last commanded opening
-            width = self.last_width_m if self.last_width_m is not None else self.robot.gripper.width_max_m
-        return JointReading(reading.names + (self.robot.gripper.joint_name,),
-                            np.append(reading.positions, width), reading.received_s)
+        """Arm joints and the Hand's opening (sum of the finger joints); None until both are heard."""
+        return self.joints.reading
 
     def send_setpoint(self, command: np.ndarray, period_s: float) -> None:
         command = np.asarray(command, dtype=float)
@@ -75,8 +71,12 @@ class FrankaRos2Driver:
         self.homing.send_goal_async(self.Homing.Goal())
 
     def stop(self) -> None:
+        """Hold the last setpoint (the trajectory controller keeps a finished trajectory's last
+        point) and stop the Hand through franka_gripper's ~/stop service."""
         if self.last_arm is not None:
             self.publisher.publish(trajectory_point(self.arm_names, self.last_arm, self.period_s, self.node))
+        if self.gripper_stop.service_is_ready():
+            self.gripper_stop.call_async(Trigger.Request())
 
 
 PLUGIN = DriverPlugin(
@@ -85,10 +85,9 @@ PLUGIN = DriverPlugin(
     parameters={
         "command_topic": ("/fr3_arm_controller/joint_trajectory",
                           "JointTrajectory topic of the arm's joint trajectory controller"),
-        "joint_state_topic": ("/joint_states", "sensor_msgs/JointState topic (arm and finger joints)"),
+        "joint_state_topics": (["/joint_states"], "sensor_msgs/JointState topics carrying the arm and finger joints "
+                               "(franka_ros2's joint_state_publisher merges both on /joint_states)"),
         "gripper_action_namespace": ("/franka_gripper", "namespace of the move/grasp/homing actions"),
-        "finger_joint_names": (["fr3_finger_joint1", "fr3_finger_joint2"],
-                               "finger joints whose positions add up to the opening"),
         "gripper_speed_m_s": (0.05, "gripper speed for move and grasp (m/s)"),
         "grasp_force_n": (30.0, "grasp force (N), capped by the robot's gripper force limit"),
         "grasp_epsilon_m": (0.08, "grasp epsilon inner and outer (m)"),

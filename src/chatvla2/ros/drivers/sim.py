@@ -11,14 +11,14 @@ from trajectory_msgs.msg import JointTrajectory
 from chatvla2.control.drivers.base import JointReading
 from chatvla2.control.robot import RobotSpec
 from chatvla2.ros.drivers import DriverPlugin
-from chatvla2.ros.joint_messages import JointStateCache, trajectory_point
+from chatvla2.ros.joint_messages import RobotStateCache, trajectory_point
 from chatvla2.ros.qos import COMMAND_QOS
 
 
 class SimDriver:
     def __init__(self, node: Node, robot: RobotSpec, params: dict[str, Any]) -> None:
         self.node, self.names = node, list(robot.command_names)
-        self.joints = JointStateCache(node, params["joint_state_topic"])
+        self.joints = RobotStateCache(node, robot, list(params["joint_state_topics"]))
         self.publisher = node.create_publisher(JointTrajectory, params["command_topic"], COMMAND_QOS)
         self.last: np.ndarray | None = None
         self.period_s = 0.01
@@ -48,5 +48,5 @@ PLUGIN = DriverPlugin(
     name="sim", make=SimDriver, description="sim_arm_node (MuJoCo or kinematic) over JointTrajectory",
     parameters={
         "command_topic": ("/fr3_arm_controller/joint_trajectory", "JointTrajectory topic the sim arm obeys"),
-        "joint_state_topic": ("/joint_states", "sensor_msgs/JointState topic of the sim arm"),
+        "joint_state_topics": (["/joint_states"], "sensor_msgs/JointState topics of the sim arm"),
     })
