@@ -97,3 +97,21 @@ def test_joint_state_with_nan_missing_repeated_or_miscounted_joints_is_refused()
     assert "has 7 columns for 8 joint names" in controller.on_joint_state(list(NAMES), ROBOT.home_command[:-1], 0.0)
     assert controller.interventions["joint state malformed"] == 3
     assert controller.tick(0.0).command is None
+
+
+def test_enable_after_a_dry_run_that_ran_ahead_starts_from_the_still_arm():
+    """In dry run the would-be command follows the chunk while the arm stays: enabling must not be
+    refused as 'not settled', and must start where the arm is, with a chunk made from now on."""
+    controller = ready(ControllerConfig(dry_run=True))
+    assert controller.on_chunk(sway(0.0, amplitude=0.3), 0.0) is None
+    for k in range(1, 120):
+        controller.on_joint_state(list(NAMES), ROBOT.home_command, 0.01 * k)  # the arm never moves
+        controller.tick(0.01 * k)
+    assert controller.last_command[0] - ROBOT.home_command[0] > 0.1, "the dry run ran ahead"
+    assert controller.enable(1.2) is None and controller.actuation_enabled
+    held = controller.tick(1.21)
+    assert held.holding and np.allclose(held.command, ROBOT.home_command), "the dry-run chunk is dropped"
+    assert controller.on_chunk(sway(1.0), 1.21) is not None, "a chunk from before enable is refused"
+    assert controller.on_chunk(sway(1.21), 1.22) is None
+    first = controller.tick(1.23).command
+    assert abs(first[0] - ROBOT.home_command[0]) <= ControllerConfig().safety.max_step_rad + 1e-12

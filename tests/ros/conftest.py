@@ -1,12 +1,15 @@
 """Fixtures for tests that speak real ROS 2: an isolated DDS domain, an rclpy context, processes."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from ros_testing import NodeProcesses
+from ros_testing import REPO, NodeProcesses
 
 
 @pytest.fixture
@@ -34,3 +37,13 @@ def node_processes(tmp_path, ros_domain):
     processes = NodeProcesses(tmp_path)
     yield processes
     processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def franka_msgs_env():
+    """Environment that makes the franka_msgs interface package (built from franka_ros2's
+    definitions in tests/interfaces, cached in build/test_interfaces) importable."""
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "interfaces" / "build_interfaces.py")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -39,10 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fake-hardware", action="store_true")
     parser.add_argument("--arm-rate-hz", type=float, default=1000.0)
+    parser.add_argument("--width", type=float, default=0.08, help="the Hand's opening at start (m)")
     options = parser.parse_args()
     rclpy.init()
     node = rclpy.create_node("franka_ros2_stand_in")
-    arm = {"positions": np.array(HOME), "width": 0.07 if options.fake_hardware else 0.08, "commands": 0,
+    arm = {"positions": np.array(HOME), "width": 0.07 if options.fake_hardware else options.width, "commands": 0,
            "largest_step_rad": 0.0, "joint_names_seen": []}
 
     def say(**fields) -> None:

@@ -25,14 +25,6 @@ pytestmark = pytest.mark.integration
 ROBOT = load_robot_spec("franka_fr3")
 
 
-@pytest.fixture(scope="session")
-def franka_msgs_env():
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "interfaces" / "build_interfaces.py")],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def peer_events(node_processes) -> list[dict]:
     return [json.loads(line) for line in node_processes.log("franka_peer").splitlines() if line.startswith("{")]
 

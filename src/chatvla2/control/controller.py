@@ -105,8 +105,10 @@ class ArmController:
         self.executor.clear()
         self.envelope = None
 
-    def safe_state_problem(self, now_s: float) -> str | None:
-        """Why the arm is not in a state to resume or enable from, or None when it is."""
+    def safe_state_problem(self, now_s: float, check_settled: bool = True) -> str | None:
+        """Why the arm is not in a state to resume or enable from, or None when it is.
+        check_settled: the arm must be at the command it was last sent (not when it was sent
+        nothing: in dry run the would-be command runs ahead of an arm that never follows it)."""
         if self.measured is None or now_s - self.measured_at_s > self.config.joint_state_timeout_s:
             return "no fresh joint state"
         arm = slice(0, len(self.robot.joint_names))
@@ -115,7 +117,7 @@ class ArmController:
             return f"joints {[self.names[i] for i in np.flatnonzero(outside)]} outside their limits"
         if self.limits.box_distance_m(self.measured[None])[0] > 0.0:
             return "end effector outside the workspace box"
-        if self.last_command is not None:
+        if check_settled and self.last_command is not None:
             lag = np.max(np.abs(self.measured[arm] - self.last_command[arm]))
             if lag > self.config.resume_tolerance_rad:
                 return f"arm not settled: {lag:.3f} rad from the held command"
@@ -137,8 +139,12 @@ class ArmController:
         return None
 
     def enable(self, now_s: float) -> str | None:
-        """Leave dry-run: from now on the commands go to the arm. Refused unless in a safe state."""
-        problem = self.safe_state_problem(now_s)
+        """Leave dry-run: from now on the commands go to the arm. Refused unless in a safe state.
+        The arm starts from where it is, with the next chunk that answers an observation made
+        from now on (the chunk being played in dry run ran ahead of the still arm)."""
+        if self.actuation_enabled:
+            return None
+        problem = self.safe_state_problem(now_s, check_settled=False)
         if problem is None and self.stopped:
             problem = "stop latched: resume first"
         if problem is not None:
@@ -147,7 +153,9 @@ class ArmController:
         self.actuation_enabled = True
         if self.measured is not None:
             self.filter.reset(self.measured)  # start moving from where the arm really is
-            self.envelope = None
+        self.executor.clear()
+        self.envelope = None
+        self.chunks_not_before_s = now_s
         return None
 
     def tick(self, now_s: float) -> ControlStep:

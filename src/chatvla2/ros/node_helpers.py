@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Any, Callable
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 
 def declare(node: Node, name: str, default: Any, description: str) -> Any:
@@ -20,8 +22,22 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
              prepare: Callable[[Node], None] | None = None,
              keep_going: Callable[[], bool] = lambda: True) -> None:
     """rclpy.init, spin one node while `keep_going()`, shut down cleanly on Ctrl-C or SIGTERM
-    (ros2/demos pattern). `prepare(node)` runs once before spinning (e.g. lifecycle transitions)."""
-    rclpy.init(args=args)
+    (ros2/demos pattern). `prepare(node)` runs once before spinning (e.g. lifecycle transitions).
+
+    The node's own SIGINT/SIGTERM handlers replace rclpy's: rclpy's invalidate the context before
+    the node is destroyed, so a node could not act on the way out. Here a signal ends the spin
+    loop (within 0.1 s), then `destroy_node()` runs with the context still valid (the arm
+    controller calls its driver's stop there), then rclpy shuts down."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stopping, spinning = threading.Event(), threading.Event()
+
+    def on_stop_signal(*_) -> None:
+        stopping.set()
+        if not spinning.is_set():  # still building or configuring (a model load): abandon it
+            raise KeyboardInterrupt
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, on_stop_signal)
     node = None
     try:
         node = make_node()
@@ -29,7 +45,8 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
             prepare(node)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and keep_going():
+        spinning.set()
+        while rclpy.ok() and keep_going() and not stopping.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
