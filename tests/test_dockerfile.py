@@ -22,3 +22,21 @@ def test_dockerfile_uses_jazzy_and_the_one_requirements_list():
     assert "COPY requirements.txt" in text and "colcon build" in text
     for path in re.findall(r"^COPY (\S+) ", text, re.MULTILINE):
         assert path == "." or (REPO / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def test_the_documented_run_lines_use_only_declared_launch_arguments():
+    from launch_xml import plan, quoted_launch_arguments
+
+    lines = re.findall(r"ros2 launch chatvla2 (\S+\.launch\.xml)(.*)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert lines, "the Dockerfile documents no ros2 launch line"
+    for launch_file, rest in lines:
+        plan(REPO / "launch" / launch_file, quoted_launch_arguments(rest))  # raises on an undeclared one
+
+
+def test_the_run_line_check_catches_an_undeclared_argument():
+    import pytest
+
+    from launch_xml import plan
+
+    with pytest.raises(ValueError, match="declares no launch argument"):
+        plan(REPO / "launch" / "franka.launch.xml", {"polcy": "/models/x"})

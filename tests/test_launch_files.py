@@ -96,7 +96,9 @@ def test_every_parameter_set_is_declared_by_its_node(launch_file):
             section = yaml.safe_load(params_file.read_text()).get(node["name"], {})
             from_files.update(section.get("ros__parameters", {}))
         wanted = {**from_files, **{k: yaml.safe_load(v) for k, v in node["params"].items()}}
-        declared = declared_parameters(node["exec"], from_files)
+        # A real camera device (v4l2:/dev/video0 in the robot configs) is not on this machine.
+        buildable = {**from_files, **({"source": "synthetic:1 + 1 = ?"} if "source" in from_files else {})}
+        declared = declared_parameters(node["exec"], buildable)
         undeclared = sorted(set(wanted) - declared)
         assert not undeclared, (
             f"{launch_file.name}: node '{node['name']}' ({node['exec']}) does not declare {undeclared}")

@@ -170,11 +170,31 @@ def test_franka_width_comes_from_the_finger_joints_franka_ros2_publishes(
     start_launch(node_processes, "franka.launch.xml", {
         "start_franka_ros2": "false", "policy": "placeholder", "device": "cpu",
         "camera_source": "synthetic:3 + 4 = ?"}, monkeypatch)
+    bag = tmp_path / "franka_bag"
+    node_processes.start("recorder_node", "-p", f"output:={bag}", "-p", "camera_names:=[front]", name="recorder")
     probe = Probe(rclpy_context, None)
     assert probe.until(lambda: len(probe.chunks) >= 3, 60.0), node_processes.log("inference")[-3000:]
     first = np.array(probe.chunks[-1].points[0].positions)
     # The placeholder's first row is 1/16 of the way from the measured state to home (open, 0.08 m).
     assert abs(first[-1] - (0.03 + (0.08 - 0.03) / 16)) < 1e-6, first
+    probe.until(lambda: len(probe.chunks) >= 75, 30.0)
+    assert node_processes.stop("recorder") == 0, node_processes.log("recorder")
+
+    # The bag a lab records on franka_ros2 converts and replays with the same state path.
+    from chatvla2.data.bag2dataset import episodes_from_recording
+    from chatvla2.data.bag_reader import read_stack_bag
+    from chatvla2.data.replay import replay
+    from chatvla2.policy.loading import load_policy
+
+    robot = load_robot_spec("franka_fr3")
+    recording = read_stack_bag(bag)
+    episodes = episodes_from_recording(recording, robot, ["front"], with_reasoning=False)
+    qpos = np.concatenate([e.qpos for e in episodes])  # (T, 8)
+    assert len(qpos) >= 10 and np.all(np.abs(qpos[:, 7] - 0.03) < 1e-6), qpos[:, 7]
+    result = replay(recording, load_policy("placeholder", robot), robot, ["front"])
+    assert len(result.steps) >= 10
+    print(f"\nfranka bag: {len(qpos)} rows, opening {qpos[:, 7].min():.6f}..{qpos[:, 7].max():.6f} m, "
+          f"replayed {len(result.steps)} steps")
 
 
 def test_arx_launch_publishes_sdk_joint_states_and_drives_the_sdk(monkeypatch, rclpy_context, node_processes, tmp_path):

@@ -17,7 +17,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task instruction published on /chatvla/instruction (a MuJoCo scene brings its own)")
     parser.add_argument("--trials", type=int, default=0,
                         help="MuJoCo backend: run this many scenes (seeds from the parameter file's on), "
-                             "a fresh stack each, and report per trial whether the right card was picked")
+                             "a fresh stack each, and report per trial whether the right card was picked; "
+                             "exits 1 when any trial fails")
     parser.add_argument("--trial-seconds", type=float, default=15.0,
                         help="simulated seconds before a trial counts as failed")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"),
@@ -28,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from chatvla2.ros.stack import run_stack, run_trials
 
     if args.trials > 0:
-        run_trials(args.params, args.trials, args.trial_seconds, args.out)
-        return 0
+        picked = run_trials(args.params, args.trials, args.trial_seconds, args.out)
+        return 0 if picked and all(picked) else 1  # a failed trial fails the command (CI, scripts)
     return run_stack(args.params, args.steps, args.instruction)
 
 
