@@ -171,7 +171,8 @@ def test_franka_width_comes_from_the_finger_joints_franka_ros2_publishes(
         "start_franka_ros2": "false", "policy": "placeholder", "device": "cpu",
         "camera_source": "synthetic:3 + 4 = ?"}, monkeypatch)
     bag = tmp_path / "franka_bag"
-    node_processes.start("recorder_node", "-p", f"output:={bag}", "-p", "camera_names:=[front]", name="recorder")
+    node_processes.start("recorder_node", "--params-file", str(REPO / "config" / "franka.yaml"),
+                         "-p", f"output:={bag}", name="recorder")  # franka_ros2's two source topics
     probe = Probe(rclpy_context, None)
     assert probe.until(lambda: len(probe.chunks) >= 3, 60.0), node_processes.log("inference")[-3000:]
     first = np.array(probe.chunks[-1].points[0].positions)

@@ -120,7 +120,7 @@ def _raw_messages(path: Path, recording: StackRecording) -> Iterator[tuple[str, 
 
 
 EXPECTED_TYPES = {
-    t.JOINT_STATES_TOPIC: t.JOINT_STATE_TYPE, t.INSTRUCTION_TOPIC: t.STRING_TYPE,
+    t.INSTRUCTION_TOPIC: t.STRING_TYPE,
     t.REASONING_TOPIC: t.STRING_TYPE, t.ACTION_CHUNK_TOPIC: t.TRAJECTORY_TYPE,
     t.DIAGNOSTICS_TOPIC: t.DIAGNOSTICS_TYPE,
 }
@@ -137,6 +137,8 @@ class _Decoder:
             return t.IMAGE_TYPE
         if topic == self.command_topic:
             return t.TRAJECTORY_TYPE
+        if t.is_joint_state_topic(topic):
+            return t.JOINT_STATE_TYPE
         return EXPECTED_TYPES.get(topic)
 
     def stamp_in_order(self, topic: str, stamp_s: float, time_s: float) -> bool:
@@ -180,12 +182,12 @@ class _Decoder:
             image = to_rgb8(fields_to_array(fields), msg.encoding)
             if self.stamp_in_order(topic, stamp_s, time_s):
                 rec.frames[camera].append(Frame(stamp_s, time_s, image))
-        elif topic == t.JOINT_STATES_TOPIC:
+        elif t.is_joint_state_topic(topic):
             positions = np.asarray(msg.position, dtype=float)
             if len(msg.name) != len(positions):
                 raise ValueError(f"{len(msg.name)} joint names but {len(positions)} positions")
             velocities = np.asarray(msg.velocity, dtype=float) if len(msg.velocity) == len(positions) else None
-            if self.stamp_in_order(topic, _stamp_s(msg.header), time_s):
+            if self.stamp_in_order(topic, _stamp_s(msg.header), time_s):  # all topics, in log order
                 rec.joint_states.append(JointSample(_stamp_s(msg.header), time_s, tuple(msg.name),
                                                     positions, velocities))
         elif topic == t.INSTRUCTION_TOPIC:
@@ -248,7 +250,7 @@ def with_robot_states(recording: StackRecording, robot: RobotSpec) -> StackRecor
     inference node and the controller use (chatvla2/control/robot_state.py). ValueError names
     the joints a bag never carries (e.g. a Franka bag without franka_ros2's finger joints)."""
     if not recording.joint_states:
-        raise ValueError(f"bag '{recording.path}' has no joint states on {t.JOINT_STATES_TOPIC}")
+        raise ValueError(f"bag '{recording.path}' has no joint states (no */joint_states topic)")
     assembler = RobotStateAssembler(robot)
     samples = []
     for sample in recording.joint_states:
@@ -258,5 +260,7 @@ def with_robot_states(recording: StackRecording, robot: RobotSpec) -> StackRecor
                                        state.velocities))
     if not samples:
         raise ValueError(f"bag '{recording.path}': no complete {robot.name} state; joints {assembler.missing} "
-                         f"never appear on {t.JOINT_STATES_TOPIC} (the state needs {list(assembler.needed)})")
-    return replace(recording, joint_states=samples)
+                         f"never appear on its */joint_states topics (the state needs {list(assembler.needed)})")
+    # Several joint-state topics interleave in log order: line the states up by stamp, one per stamp.
+    by_stamp = {sample.stamp_s: sample for sample in samples}
+    return replace(recording, joint_states=[by_stamp[stamp] for stamp in sorted(by_stamp)])

@@ -32,6 +32,12 @@ def image_topic(camera: str) -> str:
     return f"/cameras/{camera}/image_raw"
 
 
+def is_joint_state_topic(topic: str) -> bool:
+    """/joint_states and the vendors' own joint-state topics (franka_ros2: /franka/joint_states,
+    /franka_gripper/joint_states): the robot's state is assembled from all of them."""
+    return topic.rstrip("/").split("/")[-1] == "joint_states"
+
+
 def camera_from_image_topic(topic: str) -> str | None:
     parts = topic.strip("/").split("/")
     if len(parts) == 3 and parts[0] == "cameras" and parts[2] == "image_raw":
@@ -39,14 +45,18 @@ def camera_from_image_topic(topic: str) -> str | None:
     return None
 
 
-def stack_topics(cameras: list[str], command_topic: str = ARM_COMMAND_TOPIC) -> list[RecordedTopic]:
-    """Every topic of the stack that a test or a fine-tuning run needs (DESIGN.md section 4)."""
+def stack_topics(cameras: list[str], command_topic: str = ARM_COMMAND_TOPIC,
+                 joint_state_topics: tuple[str, ...] = (JOINT_STATES_TOPIC,)) -> list[RecordedTopic]:
+    """Every topic of the stack that a test or a fine-tuning run needs (docs/control.md lists them)."""
+    for topic in joint_state_topics:
+        if not is_joint_state_topic(topic):
+            raise ValueError(f"joint state topic '{topic}' must end in 'joint_states' (the bag tools read those)")
     topics = []
     for camera in cameras:
         topics.append(RecordedTopic(image_topic(camera), IMAGE_TYPE, "sensor"))
         topics.append(RecordedTopic(f"/cameras/{camera}/camera_info", CAMERA_INFO_TYPE, "sensor"))
     topics += [
-        RecordedTopic(JOINT_STATES_TOPIC, JOINT_STATE_TYPE, "sensor"),
+        *(RecordedTopic(topic, JOINT_STATE_TYPE, "sensor") for topic in dict.fromkeys(joint_state_topics)),
         RecordedTopic(INSTRUCTION_TOPIC, STRING_TYPE, "latched"),
         RecordedTopic(REASONING_TOPIC, STRING_TYPE, "reliable"),
         RecordedTopic(ACTION_CHUNK_TOPIC, TRAJECTORY_TYPE, "reliable"),

@@ -16,7 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from chatvla2.data.bag_topics import ARM_COMMAND_TOPIC, RecordedTopic, stack_topics
+from chatvla2.data.bag_topics import ARM_COMMAND_TOPIC, JOINT_STATES_TOPIC, RecordedTopic, stack_topics
 from chatvla2.data.bag_writer import CrashSafeBagWriter
 from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import INSTRUCTION_QOS
@@ -49,10 +49,12 @@ class RecorderNode(Node):
         output = declare(self, "output", "", "Bag directory to create (default: rosbag2_chatvla2_<date>)")
         cameras = list(declare(self, "camera_names", ["front"], "Cameras whose image_raw and camera_info are recorded"))
         command_topic = declare(self, "command_topic", ARM_COMMAND_TOPIC, "Arm command topic to record")
+        joint_state_topics = list(declare(self, "joint_state_topics", [JOINT_STATES_TOPIC],
+                                          "JointState topics to record (Franka: /franka/joint_states and /franka_gripper/joint_states)"))
         flush_period_s = declare(self, "flush_period_s", 0.5, "At most this much is lost if the process dies")
         self.path = Path(output or default_bag_path())
         self.writer = CrashSafeBagWriter(self.path, flush_period_s)
-        for topic in stack_topics(cameras, command_topic):
+        for topic in stack_topics(cameras, command_topic, tuple(joint_state_topics)):
             self.subscribe(topic)
         self.create_timer(flush_period_s, self.writer.flush)
         self.get_logger().info(f"recording {len(cameras)} camera(s) and the stack's topics to {self.path}")
@@ -75,12 +77,14 @@ def main(args: list[str] | None = None) -> None:
     run_node(RecorderNode, args)
 
 
-def record(output: Path, cameras: list[str], command_topic: str, duration_s: float) -> Path:
+def record(output: Path, cameras: list[str], command_topic: str, duration_s: float,
+           joint_state_topics: list[str] | None = None) -> Path:
     """`chatvla2 record`: record until duration_s has passed (0: until Ctrl-C/SIGTERM)."""
     import time
 
     end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
     run_node(RecorderNode, ["--ros-args", "-p", f"output:={output}", "-p", f"command_topic:={command_topic}",
-                            "-p", f"camera_names:=[{','.join(cameras)}]"],
+                            "-p", f"camera_names:=[{','.join(cameras)}]",
+                            "-p", f"joint_state_topics:=[{','.join(joint_state_topics or [JOINT_STATES_TOPIC])}]"],
              keep_going=lambda: time.monotonic() < end)
     return Path(output)
