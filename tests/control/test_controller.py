@@ -4,6 +4,7 @@ import pytest
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.controller import ArmController, ControllerConfig
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.safety import SafetyConfig
 
 ROBOT = load_robot_spec("franka_fr3")
 NAMES = ROBOT.command_names
@@ -115,3 +116,27 @@ def test_enable_after_a_dry_run_that_ran_ahead_starts_from_the_still_arm():
     assert controller.on_chunk(sway(1.21), 1.22) is None
     first = controller.tick(1.23).command
     assert abs(first[0] - ROBOT.home_command[0]) <= ControllerConfig().safety.max_step_rad + 1e-12
+
+
+def test_retune_halves_the_velocity_limit_from_the_next_tick():
+    controller = ready(ControllerConfig(chunk_timeout_s=5.0, safety=SafetyConfig(velocity_scale=0.2, max_step_rad=0.2)))
+    assert controller.on_chunk(sway(0.0, amplitude=1.0), 0.0) is None
+    joint1 = []
+
+    def tick(k: int) -> None:  # the arm follows its command
+        command = controller.tick(0.01 * k).command
+        controller.on_joint_state(list(NAMES), command, 0.01 * k)
+        joint1.append(command[0])
+
+    for k in range(1, 62):
+        tick(k)
+    v_max = ROBOT.velocity_max_rad_s[0]
+    assert joint1[-1] - joint1[-2] == pytest.approx(0.2 * v_max * 0.01, rel=1e-6), "cruising at the old limit"
+    controller.retune(SafetyConfig(velocity_scale=0.1, max_step_rad=0.2), 5.0)
+    for k in range(62, 120):
+        tick(k)
+    steps = np.diff(joint1[60:])
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(steps, steps[1:])), "brakes, never speeds up"
+    assert steps[-1] == pytest.approx(0.1 * v_max * 0.01, rel=1e-6), "the new limit holds"
+    with pytest.raises(ValueError):
+        controller.retune(SafetyConfig(velocity_scale=0.1), 0.0)

@@ -8,6 +8,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.robot_state import RobotStateAssembler
 from chatvla2.ros.conversions import seconds_to_duration, time_to_seconds
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 
@@ -16,6 +17,11 @@ from ros_testing import spin_until
 pytestmark = pytest.mark.integration
 ROBOT = load_robot_spec("franka_fr3")
 
+
+
+def opening_state(msg) -> np.ndarray:
+    """(8,) arm joints and opening, through the robot's state path."""
+    return RobotStateAssembler(ROBOT).update(msg.name, msg.position, 0.0).positions
 
 def test_mujoco_backend_obeys_trajectories_and_publishes_sim_time(rclpy_context, node_processes):
     import rclpy
@@ -36,8 +42,9 @@ def test_mujoco_backend_obeys_trajectories_and_publishes_sim_time(rclpy_context,
     assert np.asarray(image.data, dtype=np.uint8).std() > 10, "the simulated camera rendered a blank frame"
     assert info.k[0] > 0 and info.k[2] == pytest.approx(32.0)
     state = seen["states"][-1]
-    assert list(state.name) == list(ROBOT.command_names)
-    np.testing.assert_allclose(state.position, ROBOT.home_command, atol=0.02)
+    # As franka_ros2 publishes the Hand: two finger joints, each half the opening.
+    assert list(state.name) == list(ROBOT.joint_names) + ["fr3_finger_joint1", "fr3_finger_joint2"]
+    np.testing.assert_allclose(opening_state(state), ROBOT.home_command, atol=0.02)
     assert time_to_seconds(state.header.stamp) < 60.0, "stamps must be simulated time with publish_clock"
 
     target = ROBOT.home_command.copy()
@@ -57,15 +64,15 @@ def test_mujoco_backend_obeys_trajectories_and_publishes_sim_time(rclpy_context,
     assert refused, node_processes.log("sim_arm_node")
     start = len(seen["states"])
     spin_until(rclpy_context, node, lambda: len(seen["states"]) > start + 50, timeout_s=10)
-    np.testing.assert_allclose(seen["states"][-1].position, ROBOT.home_command, atol=0.02)
+    np.testing.assert_allclose(opening_state(seen["states"][-1]), ROBOT.home_command, atol=0.02)
 
     command = JointTrajectory(joint_names=list(reversed(ROBOT.command_names)))  # order must not matter
     command.points.append(JointTrajectoryPoint(positions=target[::-1].tolist(),
                                                time_from_start=seconds_to_duration(0.5)))
     publisher.publish(command)
     moved = spin_until(rclpy_context, node,
-                       lambda: abs(seen["states"][-1].position[0] - target[0]) < 0.01
-                       and abs(seen["states"][-1].position[7] - 0.02) < 0.005, timeout_s=30)
+                       lambda: abs(opening_state(seen["states"][-1])[0] - target[0]) < 0.01
+                       and abs(opening_state(seen["states"][-1])[7] - 0.02) < 0.005, timeout_s=30)
     assert moved, (seen["states"][-1].position, node_processes.log("sim_arm_node"))
     clock_s = [time_to_seconds(c.clock) for c in seen["clock"]]
     assert np.all(np.diff(clock_s) > 0), "simulated time must advance"

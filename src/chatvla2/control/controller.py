@@ -10,7 +10,7 @@ Every intervention is counted by reason. Plain Python: the ROS node is a thin sh
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class ControllerConfig:
             raise ValueError(f"execution_mode '{self.execution_mode}' is not one of {EXECUTION_MODES}")
         if not self.control_period_s > 0.0:
             raise ValueError(f"control_period_s must be positive, got {self.control_period_s}")
+        if not self.chunk_timeout_s > 0.0:
+            raise ValueError(f"chunk_timeout_s must be positive, got {self.chunk_timeout_s}")
 
 
 @dataclass
@@ -65,6 +67,13 @@ class ArmController:
         self.interventions: Counter[str] = Counter()
         self.last_rejection: ChunkRejected | None = None
         self.envelope: tuple[np.ndarray, np.ndarray] | None = None  # range of the targets followed last
+
+    def retune(self, safety: SafetyConfig, chunk_timeout_s: float) -> None:
+        """New safety scales and watchdog timeout from the next tick; the filter keeps its state
+        (position, velocity), so a lower speed limit brakes within the acceleration limit."""
+        limits = SafetyLimits.for_robot(self.robot, safety, self.config.control_period_s)
+        config = replace(self.config, safety=safety, chunk_timeout_s=chunk_timeout_s)  # validates
+        self.limits, self.filter.limits, self.config = limits, limits, config
 
     @property
     def last_command(self) -> np.ndarray | None:

@@ -10,9 +10,13 @@ on the first period (like a lifecycle node's configure), so building the node to
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -25,8 +29,12 @@ from chatvla2.ros.conversions import (ChunkTooLong, max_serialized_chunk_bytes, 
                                      trajectory_to_chunk)
 from chatvla2.ros.drivers import available_drivers, load_driver
 from chatvla2.ros.joint_messages import trajectory_point
-from chatvla2.ros.node_helpers import declare, run_node
+from chatvla2.ros.node_helpers import declare, run_node, unknown_parameter_problem
 from chatvla2.ros.qos import COMMAND_QOS
+
+# Parameters `ros2 param set` may change while the arm runs; every other one is read-only.
+LIVE_PARAMETERS = frozenset({"velocity_scale", "acceleration_scale", "max_step_rad", "chunk_timeout_s"})
+SAFETY_FIELDS = ("velocity_scale", "acceleration_scale", "max_step_rad")
 
 # Hold reasons worth one log line when they start (the filter's clamping is counted, not logged).
 HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop latched", "workspace box")
@@ -35,38 +43,42 @@ HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop 
 class ArmControllerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("arm_controller", **kwargs)
-        d = lambda name, default, text: declare(self, name, default, text)  # noqa: E731
+        # Read-only unless listed in LIVE_PARAMETERS: those apply from the next control period.
+        d = lambda name, default, text, **kw: declare(self, name, default, text, read_only=name not in LIVE_PARAMETERS, **kw)  # noqa: E731
         robot = load_robot_spec(d("robot", "franka_fr3", "Robot description name or YAML path"))
         self.driver_name = d("driver", "sim", "Arm driver plug-in (entry-point group chatvla2.drivers): "
                              + " | ".join(sorted(available_drivers())))
         self.plugin = load_driver(self.driver_name)  # its parameters are declared below
-        rate_hz = d("control_rate_hz", 100.0, "Setpoints per second (Hz)")
+        rate_hz = d("control_rate_hz", 100.0, "Setpoints per second (Hz)", low=1.0, high=1000.0)
         self.config = ControllerConfig(
             control_period_s=1.0 / rate_hz,
-            chunk_timeout_s=d("chunk_timeout_s", 0.5, "Hold when no chunk arrived for this long (s)"),
-            joint_state_timeout_s=d("joint_state_timeout_s", 0.2, "Hold when the joint state is older (s)"),
+            chunk_timeout_s=d("chunk_timeout_s", 0.5, "Watchdog: hold when no chunk arrived for this long (s); live", low=0.01, high=10.0),
+            joint_state_timeout_s=d("joint_state_timeout_s", 0.2, "Hold when the joint state is older (s)", low=0.001, high=5.0),
             execution_mode=d("execution_mode", "latest", "Chunk execution: latest | ensemble | handover | rtc (pair with the inference node's rtc_enabled)"),
-            ensemble_decay=d("ensemble_decay", 0.01, "ACT ensembling weight exp(-k i), i = 0 oldest"),
-            handover_s=d("handover_s", 0.2, "Cross-fade between chunks in handover mode (s)"),
-            actuation_latency_s=d("actuation_latency_s", 0.0, "Command the target due this much later (s)"),
-            resume_tolerance_rad=d("resume_tolerance_rad", 0.05, "Resume/enable only this close to the held command"),
+            ensemble_decay=d("ensemble_decay", 0.01, "ACT ensembling weight exp(-k i), i = 0 oldest", low=0.0, high=10.0),
+            handover_s=d("handover_s", 0.2, "Cross-fade between chunks in handover mode (s)", low=0.0, high=5.0),
+            actuation_latency_s=d("actuation_latency_s", 0.0, "Command the target due this much later (s)", low=0.0, high=1.0),
+            resume_tolerance_rad=d("resume_tolerance_rad", 0.05, "Resume/enable only this close to the held command", low=0.0, high=0.5),
             dry_run=d("dry_run", True, "Start with actuation disabled until /chatvla/enable"),
             gate=GateConfig(
-                max_observation_age_s=d("max_observation_age_s", 1.0, "Reject chunks answering older observations (s)"),
-                future_tolerance_s=d("future_tolerance_s", 0.05, "Reject chunks stamped further in the future (s)"),
-                max_first_jump_rad=d("max_first_jump_rad", 0.3, "Reject chunks starting further from the arm (rad)")),
+                max_observation_age_s=d("max_observation_age_s", 1.0, "Reject chunks answering older observations (s)", low=0.0, high=30.0),
+                future_tolerance_s=d("future_tolerance_s", 0.05, "Reject chunks stamped further in the future (s)", low=0.0, high=1.0),
+                max_first_jump_rad=d("max_first_jump_rad", 0.3, "Reject chunks starting further from the arm (rad)", low=0.0, high=1.0)),
             safety=SafetyConfig(
-                position_margin_rad=d("position_margin_rad", 0.05, "Keep this far inside joint limits (rad)"),
-                velocity_scale=d("velocity_scale", 1.0, "Fraction of the joint velocity limits"),
-                acceleration_scale=d("acceleration_scale", 1.0, "Fraction of the acceleration and jerk limits"),
-                max_step_rad=d("max_step_rad", 0.05, "Largest joint step per control period (rad)")))
+                position_margin_rad=d("position_margin_rad", 0.05, "Keep this far inside joint limits (rad)", low=0.0, high=0.5),
+                velocity_scale=d("velocity_scale", 1.0, "Fraction of the joint velocity limits; live", low=0.001, high=1.0),
+                acceleration_scale=d("acceleration_scale", 1.0, "Fraction of the acceleration and jerk limits; live", low=0.001, high=1.0),
+                max_step_rad=d("max_step_rad", 0.05, "Largest joint step per control period (rad); live", low=0.0001, high=0.2)))
         self.driver_params = {name: d(name, default, f"{self.driver_name}: {text}")
                               for name, (default, text) in self.plugin.parameters.items()}
         self.home_gripper_on_enable = d("home_gripper_on_enable", True, "Home the gripper when actuation is enabled")
         chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
-        self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)")
+        self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)", low=1, high=100000)
         self.max_chunk_bytes = max_serialized_chunk_bytes(robot.command_names, self.max_chunk_points)
-        diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages")
+        diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages", low=0.01, high=60.0)
+        problem = unknown_parameter_problem(self)
+        if problem:
+            raise ValueError(problem)
         self.robot = robot
         self.core = ArmController(robot, self.config)
         self.driver = None
@@ -81,12 +93,32 @@ class ArmControllerNode(Node):
         self.create_service(Trigger, "/chatvla/enable", self.on_enable)
         self.create_timer(self.config.control_period_s, self.on_tick)
         self.create_timer(diagnostics_period_s, self.publish_diagnostics)
+        self.add_on_set_parameters_callback(self.on_set_parameters)  # after every declaration
         mode = "DRY-RUN: sending nothing until /chatvla/enable" if self.config.dry_run else "actuating"
         self.get_logger().info(f"{robot.name} via {self.driver_name} at {rate_hz} Hz, "
                                f"{self.config.execution_mode} chunks, {mode}")
 
     def now_s(self) -> float:
         return node_now_s(self)
+
+    def on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """`ros2 param set` of a live parameter: validated, then applied from the next period (this
+        runs in the executor thread, between control ticks). Read-only ones ROS refuses itself."""
+        values = {p.name: p.value for p in parameters}
+        frozen = sorted(set(values) - LIVE_PARAMETERS)
+        if frozen:
+            return SetParametersResult(successful=False, reason=f"{frozen} cannot change while running; "
+                                       f"live: {sorted(LIVE_PARAMETERS)}")
+        safety = self.config.safety
+        try:
+            safety = replace(safety, **{k: float(v) for k, v in values.items() if k in SAFETY_FIELDS})
+            timeout_s = float(values.get("chunk_timeout_s", self.config.chunk_timeout_s))
+            self.core.retune(safety, timeout_s)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self.config = self.core.config
+        self.get_logger().warning(f"live parameters applied from the next period: {values}")
+        return SetParametersResult(successful=True)
 
     def on_chunk_bytes(self, data: bytes) -> None:
         if len(data) > self.max_chunk_bytes:

@@ -1,21 +1,46 @@
 """Small pieces every node uses: declaring parameters with descriptions, and main()'s lifecycle."""
 from __future__ import annotations
 
+import difflib
 import signal
 import threading
 from typing import Any, Callable
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 
-def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare a parameter with a description and return its value."""
-    return node.declare_parameter(
-        name, default, ParameterDescriptor(description=description)).value
+def declare(node: Node, name: str, default: Any, description: str, *, low: float | None = None,
+            high: float | None = None, read_only: bool = False) -> Any:
+    """Declare a parameter with a description (and a range, read_only) and return its value.
+    A range is [low, high]; ROS refuses a value outside it, at start and on `ros2 param set`."""
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if low is not None or high is not None:
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise TypeError(f"parameter {name}: a range needs a number default, got {default!r}")
+        if isinstance(default, int):
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
+    return node.declare_parameter(name, default, descriptor).value
+
+
+def unknown_parameter_problem(node: Node) -> str | None:
+    """A message naming the parameter-file or command-line keys this node never declared (a typo
+    there would otherwise be dropped silently and the default used), with the nearest name."""
+    declared = set(node._parameters)
+    unknown = sorted(name for name in node._parameter_overrides
+                     if name not in declared and not name.startswith("qos_overrides."))
+    if not unknown:
+        return None
+    hints = []
+    for name in unknown:
+        nearest = difflib.get_close_matches(name, declared, n=1)
+        hints.append(f"'{name}'" + (f" (did you mean '{nearest[0]}'?)" if nearest else ""))
+    return f"{node.get_name()}: unknown parameter {', '.join(hints)}; declared: {', '.join(sorted(declared))}"
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
