@@ -19,6 +19,10 @@ from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 from ros_testing import REPO, spin_until
 
 PARAMS = str(REPO / "config" / "sim.yaml")
+# The controller's stop and heartbeat subscriptions are reliable; match them.
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+
+STOP_QOS_PROBE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class Probe:
@@ -71,9 +75,9 @@ def wait_for_log(node_processes, name: str, text: str, probe: Probe, timeout_s: 
     return spin_until(probe.context, probe.node, lambda: text in node_processes.log(name), timeout_s)
 
 
-def stack_probe(rclpy_context, node_processes, ros_domain):
+def stack_probe(rclpy_context, node_processes, ros_domain, *controller_args: str):
     node_processes.start("sim_arm_node", "--params-file", PARAMS)
-    node_processes.start("arm_controller_node", "--params-file", PARAMS)
+    node_processes.start("arm_controller_node", "--params-file", PARAMS, *controller_args)
     probe = Probe(rclpy_context)
     assert spin_until(rclpy_context, probe.node, lambda: len(probe.commands) > 20 and probe.states, 30.0), \
         node_processes.log("arm_controller_node")

@@ -2,7 +2,8 @@
 
 Every period the target comes from the chunk executor (or nothing) and passes the safety filter.
 The arm holds (brakes to rest within the limits) when there is no chunk, when no chunk arrived
-within `chunk_timeout_s`, when the joint state is older than `joint_state_timeout_s`; a stop
+within `chunk_timeout_s`, when the joint state is older than `joint_state_timeout_s`, when the
+operator's heartbeat (a deadman, optional) is older than `heartbeat_timeout_s`; a stop
 freezes the command on the next period and latches until a resume, which is refused unless the
 arm is in a safe state. Actuation starts disabled on real robots (dry-run) until `enable()`.
 Every intervention is counted by reason. Plain Python: the ROS node is a thin shell around it.
@@ -32,6 +33,7 @@ class ControllerConfig:
     actuation_latency_s: float = 0.0      # s: command the target due this much later
     resume_tolerance_rad: float = 0.05    # rad: measured vs held command for resume / enable
     dry_run: bool = False                 # start with actuation disabled
+    heartbeat_timeout_s: float = 0.0      # s: hold when no operator heartbeat for this long (0: off)
     gate: GateConfig = GateConfig()
     safety: SafetyConfig = SafetyConfig()
 
@@ -40,6 +42,8 @@ class ControllerConfig:
             raise ValueError(f"execution_mode '{self.execution_mode}' is not one of {EXECUTION_MODES}")
         if not self.control_period_s > 0.0:
             raise ValueError(f"control_period_s must be positive, got {self.control_period_s}")
+        if not self.heartbeat_timeout_s >= 0.0:
+            raise ValueError(f"heartbeat_timeout_s must be >= 0 (0 disables it), got {self.heartbeat_timeout_s}")
         if not self.chunk_timeout_s > 0.0:
             raise ValueError(f"chunk_timeout_s must be positive, got {self.chunk_timeout_s}")
 
@@ -63,10 +67,15 @@ class ArmController:
         self.last_chunk_at_s = -np.inf
         self.chunks_not_before_s = -np.inf  # chunks answering older observations are refused
         self.stopped = False
+        self.heartbeat_at_s = -np.inf  # the operator's deadman (config.heartbeat_timeout_s)
         self.actuation_enabled = not config.dry_run
         self.interventions: Counter[str] = Counter()
         self.last_rejection: ChunkRejected | None = None
         self.envelope: tuple[np.ndarray, np.ndarray] | None = None  # range of the targets followed last
+
+    def on_heartbeat(self, now_s: float) -> None:
+        """The operator's deadman is held: with heartbeat_timeout_s > 0, motion needs one recently."""
+        self.heartbeat_at_s = now_s
 
     def retune(self, safety: SafetyConfig, chunk_timeout_s: float) -> None:
         """New safety scales and watchdog timeout from the next tick; the filter keeps its state
@@ -182,6 +191,8 @@ class ArmController:
             reasons.append("joint state stale")
         if now_s - self.last_chunk_at_s > self.config.chunk_timeout_s:
             reasons.append("chunk timeout")
+        if self.config.heartbeat_timeout_s > 0 and now_s - self.heartbeat_at_s > self.config.heartbeat_timeout_s:
+            reasons.append("heartbeat lost")
         target = None if reasons else self.executor.target(now_s + self.config.actuation_latency_s)
         if target is None and not reasons:
             reasons.append("no chunk to play")

@@ -18,6 +18,8 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -37,7 +39,10 @@ LIVE_PARAMETERS = frozenset({"velocity_scale", "acceleration_scale", "max_step_r
 SAFETY_FIELDS = ("velocity_scale", "acceleration_scale", "max_step_rad")
 
 # Hold reasons worth one log line when they start (the filter's clamping is counted, not logged).
-HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop latched", "workspace box")
+HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop latched", "workspace box",
+                "heartbeat lost")
+# Stop and heartbeat messages must not be lost: reliable, a few kept for a late subscriber match.
+STOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class ArmControllerNode(Node):
@@ -60,6 +65,7 @@ class ArmControllerNode(Node):
             actuation_latency_s=d("actuation_latency_s", 0.0, "Command the target due this much later (s)", low=0.0, high=1.0),
             resume_tolerance_rad=d("resume_tolerance_rad", 0.05, "Resume/enable only this close to the held command", low=0.0, high=0.5),
             dry_run=d("dry_run", True, "Start with actuation disabled until /chatvla/enable"),
+            heartbeat_timeout_s=d("heartbeat_timeout_s", 0.0, "Deadman: hold when nothing arrived on heartbeat_topic for this long (s); 0 disables", low=0.0, high=10.0),
             gate=GateConfig(
                 max_observation_age_s=d("max_observation_age_s", 1.0, "Reject chunks answering older observations (s)", low=0.0, high=30.0),
                 future_tolerance_s=d("future_tolerance_s", 0.05, "Reject chunks stamped further in the future (s)", low=0.0, high=1.0),
@@ -73,6 +79,8 @@ class ArmControllerNode(Node):
                               for name, (default, text) in self.plugin.parameters.items()}
         self.home_gripper_on_enable = d("home_gripper_on_enable", True, "Home the gripper when actuation is enabled")
         chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
+        stop_topic = d("stop_topic", "/chatvla/stop", "Any std_msgs/Empty here stops the arm like the stop service (a joystick button, a GUI)")
+        heartbeat_topic = d("heartbeat_topic", "/chatvla/heartbeat", "std_msgs/Empty deadman heartbeat, read when heartbeat_timeout_s > 0")
         self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)", low=1, high=100000)
         self.max_chunk_bytes = max_serialized_chunk_bytes(robot.command_names, self.max_chunk_points)
         diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages", low=0.01, high=60.0)
@@ -89,6 +97,9 @@ class ArmControllerNode(Node):
         self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_service(Trigger, "/chatvla/stop", self.on_stop)
+        self.create_subscription(Empty, stop_topic, self.on_stop_message, STOP_QOS)
+        if self.config.heartbeat_timeout_s > 0:
+            self.create_subscription(Empty, heartbeat_topic, lambda _msg: self.core.on_heartbeat(self.now_s()), STOP_QOS)
         self.create_service(Trigger, "/chatvla/resume", self.on_resume)
         self.create_service(Trigger, "/chatvla/enable", self.on_enable)
         self.create_timer(self.config.control_period_s, self.on_tick)
@@ -178,13 +189,19 @@ class ArmControllerNode(Node):
             self.get_logger().info("following action chunks again")
         self.holding = holding
 
-    def on_stop(self, _request, response):
+    def stop(self, source: str) -> None:
         self.core.stop()
         if self.driver is not None:
             self.driver.stop()
-        self.get_logger().warning("STOP: command frozen until /chatvla/resume")
+        self.get_logger().warning(f"STOP ({source}): command frozen until /chatvla/resume")
+
+    def on_stop(self, _request, response):
+        self.stop("service")
         response.success, response.message = True, "stopped; holding position until resume"
         return response
+
+    def on_stop_message(self, _msg: Empty) -> None:
+        self.stop("topic")
 
     def on_resume(self, _request, response):
         problem = self.core.resume(self.now_s())
