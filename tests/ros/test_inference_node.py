@@ -16,12 +16,13 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.robot import load_robot_spec
+from chatvla2.control.robot_state import vendor_joint_state
 from chatvla2.ros.conversions import seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import array_to_image_msg
 from chatvla2.ros.inference_node import DIAGNOSTIC_NAME, InferenceNode
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 
-from ros_testing import stamp_among
+from ros_testing import REPO, stamp_among
 
 pytestmark = pytest.mark.integration
 ROBOT = load_robot_spec("franka_fr3")
@@ -40,9 +41,11 @@ class Rig:
         self.joint_pub = self.probe.create_publisher(JointState, "/joint_states", SENSOR_QOS)
         self.chunks: list[JointTrajectory] = []
         self.reasoning: list[String] = []
+        self.reasoning_stamped: list[DiagnosticArray] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.probe.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.chunks.append, COMMAND_QOS)
         self.probe.create_subscription(String, "/chatvla/reasoning", self.reasoning.append, COMMAND_QOS)
+        self.probe.create_subscription(DiagnosticArray, "/chatvla/reasoning_stamped", self.reasoning_stamped.append, COMMAND_QOS)
         self.probe.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, COMMAND_QOS)
         self.get_state = self.probe.create_client(GetState, "/inference/get_state")
         self.executor = SingleThreadedExecutor(context=context)
@@ -57,8 +60,8 @@ class Rig:
         stamp_s = self.now_s() - age_s
         frame = np.full((48, 64, 3), 120, dtype=np.uint8)
         self.image_pub.publish(array_to_image_msg(frame, "rgb8", seconds_to_time(stamp_s), "front"))
-        state = JointState(name=list(ROBOT.command_names),
-                           position=list(ROBOT.home_command if joint_positions is None else joint_positions))
+        names, positions = vendor_joint_state(ROBOT, ROBOT.home_command if joint_positions is None else joint_positions)
+        state = JointState(name=names, position=positions.tolist())  # as franka_ros2 publishes it
         state.header.stamp = seconds_to_time(stamp_s)
         self.joint_pub.publish(state)
         self.sent_stamps.append(stamp_s)
@@ -125,6 +128,11 @@ def test_lifecycle_configure_activate_deactivate_cleanup(rig_factory):
     chunk = rig.chunks[-1]
     assert stamp_among(time_to_seconds(chunk.header.stamp), rig.sent_stamps), "chunk must carry its frame's stamp"
     assert tuple(chunk.joint_names) == ROBOT.command_names and len(chunk.points) == 16
+    # The stamped reasoning carries the stamp of the observation it answers: the chunk's.
+    chunk_stamps = [time_to_seconds(c.header.stamp) for c in rig.chunks]
+    stamped = rig.reasoning_stamped[-1]
+    assert stamped.status[0].message == rig.reasoning[-1].data
+    assert stamp_among(time_to_seconds(stamped.header.stamp), chunk_stamps)
 
     assert rig.node.trigger_deactivate() == SUCCESS
     assert rig.state_label() == "inactive"
@@ -163,22 +171,39 @@ def test_stale_frames_are_dropped_not_used(rig_factory):
 
 
 def test_non_finite_model_output_publishes_nothing_and_is_reported(rig_factory):
-    # A NaN in the measured joints (a faulty driver) makes the policy's chunk NaN: it must not leave.
+    # A model that answers NaN (a diverged checkpoint, a bad kernel): its chunk must not leave.
+    from dataclasses import replace
+
+    rig = rig_factory()
+    assert rig.node.trigger_configure() == SUCCESS
+    policy = rig.node.policy
+    sane = policy.infer
+    policy.infer = lambda observation: (lambda out: replace(out, actions=np.full_like(out.actions, np.nan)))(sane(observation))
+    assert rig.node.trigger_activate() == SUCCESS
+    rig.run(1.5)
+    assert not rig.chunks
+    status = rig.last_status()
+    assert status is not None and status.level == status.WARN
+    assert int(values(status)["model_errors"]) >= 3
+    assert "non-finite" in values(status)["last_error"]
+    policy.infer = sane
+    rig.run(1.0)
+    assert rig.chunks, "the node must recover once the model is sane again"
+    status = rig.last_status()
+    assert status.level == status.OK, "diagnostics return to OK once chunks flow again (it stayed WARN for good)"
+    assert int(values(status)["model_errors"]) >= 3, "the error count is kept"
+
+
+def test_non_finite_joint_state_is_dropped_before_the_model(rig_factory):
+    # A faulty driver's NaN never reaches the policy: the robot-state path refuses the message.
     rig = rig_factory()
     assert rig.node.trigger_configure() == SUCCESS and rig.node.trigger_activate() == SUCCESS
     positions = ROBOT.home_command.copy()
     positions[2] = np.nan
     rig.run(1.5, joint_positions=positions)
     assert not rig.chunks
-    status = rig.last_status()
-    assert status is not None and status.level == status.WARN
-    assert int(values(status)["model_errors"]) >= 3
-    assert "non-finite" in values(status)["last_error"]
     rig.run(1.0)
-    assert rig.chunks, "the node must recover once the input is sane again"
-    status = rig.last_status()
-    assert status.level == status.OK, "diagnostics return to OK once chunks flow again (it stayed WARN for good)"
-    assert int(values(status)["model_errors"]) >= 3, "the error count is kept"
+    assert rig.chunks, "chunks flow once the joint states are sane again"
 
 
 def test_missing_checkpoint_fails_configure_with_a_clear_error(rig_factory, tmp_path):
@@ -237,3 +262,25 @@ def test_a_huge_instruction_is_taken_whole_but_logged_short(rig_factory, capfd):
     text = logged.out + logged.err
     assert f"({len(huge)} characters)" in text, text[-2000:]
     assert len(text) < 20_000, f"the log line holds the whole instruction ({len(text)} characters of output)"
+
+
+def test_reconfigure_loads_the_policy_set_while_unconfigured(rig_factory):
+    """cleanup -> `ros2 param set /inference policy ...` -> configure loads the new policy."""
+    from rclpy.parameter import Parameter as RosParameter
+
+    from chatvla2.policy.placeholder import PlaceholderPolicy
+    from chatvla2.policy.runtime import AsyncReasoningRuntime
+
+    rig = rig_factory(warm_up_rounds=0)
+    assert rig.node.trigger_configure() == SUCCESS and isinstance(rig.node.policy, PlaceholderPolicy)
+    assert rig.node.trigger_cleanup() == SUCCESS
+    model = str(REPO / "models" / "chatvla2-tiny")
+    assert rig.node.set_parameters([RosParameter("policy", value=model)])[0].successful
+    assert rig.node.trigger_configure() == SUCCESS, rig.node.status_message
+    assert isinstance(rig.node.policy, AsyncReasoningRuntime) and model in rig.node.status_message
+
+
+def test_configure_fails_on_an_unknown_parameter_with_the_nearest_name(rig_factory):
+    rig = rig_factory(polcy="placeholder")
+    assert rig.node.trigger_configure() != SUCCESS
+    assert "unknown parameter 'polcy' (did you mean 'policy'?)" in rig.node.status_message

@@ -12,6 +12,8 @@ text + action chunk.
     activate:  resets the policy and starts the inference thread; deactivate stops it (nothing
                is published while inactive); cleanup frees the model.
 
+Parameters are read at every configure (cleanup, `ros2 param set /inference policy ...`,
+configure loads the new policy); a parameter-file key the node does not declare fails configure.
 Each new frame of the first camera in `camera_names` triggers one observation built from the
 newest frame of every camera and the newest robot state; the robot state is assembled from the
 JointState topics in `joint_state_topics` by the robot's one state path
@@ -24,7 +26,6 @@ node itself, so a plain `ros2 run` or launch infers without a lifecycle manager.
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -44,13 +45,34 @@ from chatvla2.policy.loading import close_policy, load_policy
 from chatvla2.policy.realtime_chunking import RtcConfig
 from chatvla2.policy.runtime_stats import InferenceStats
 from chatvla2.policy.warmup import DEFAULT_WARM_UP_IMAGE_SIZE_PX, warm_up, warm_up_observation
-from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, time_to_seconds
+from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
-from chatvla2.ros.node_helpers import declare, run_node
+from chatvla2.ros.node_helpers import declare, run_node, unknown_parameter_problem
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 DIAGNOSTIC_NAME = "chatvla2: inference"
+REASONING_NAME = "chatvla2: reasoning"
+PARAMETER_ATTRIBUTES = (  # node attribute <- parameter, read at every configure
+    ("robot_name", "robot"),
+    ("policy_spec", "policy"),
+    ("device", "device"),
+    ("torch_threads", "torch_threads"),
+    ("camera_names", "camera_names"),
+    ("joint_state_topics", "joint_state_topics"),
+    ("instruction", "instruction"),
+    ("max_observation_age_s", "max_observation_age_s"),
+    ("runtime_mode", "runtime_mode"),
+    ("refresh_every_frames", "refresh_every_frames"),
+    ("scene_change_threshold", "scene_change_threshold"),
+    ("max_reasoning_tokens", "max_reasoning_tokens"),
+    ("rtc_enabled", "rtc_enabled"),
+    ("rtc_min_delay_steps", "rtc_min_delay_steps"),
+    ("rtc_max_delay_steps", "rtc_max_delay_steps"),
+    ("rtc_max_first_jump_rad", "rtc_max_first_jump_rad"),
+    ("warm_up_rounds", "warm_up_rounds"),
+    ("warm_up_image_size_px", "warm_up_image_size_px"),
+)
 
 
 class InferenceNode(LifecycleNode):
@@ -87,13 +109,26 @@ class InferenceNode(LifecycleNode):
         self.running = threading.Event()
         self.first_chunk_logged = False
         self.reasoning_pub = self.create_lifecycle_publisher(String, "/chatvla/reasoning", COMMAND_QOS)
+        # The same text with a header stamped by the observation it answers (= the chunk's stamp),
+        # so a bag or a live view can match reasoning, chunk and frame.
+        self.reasoning_stamped_pub = self.create_lifecycle_publisher(DiagnosticArray, "/chatvla/reasoning_stamped", COMMAND_QOS)
         self.chunk_pub = self.create_lifecycle_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_timer(diagnostics_period_s, self.publish_diagnostics)
 
     # Lifecycle transitions -------------------------------------------------------------------
+    def read_parameters(self) -> None:
+        """The parameters' current values: cleanup, `ros2 param set`, configure picks them up."""
+        for attribute, name in PARAMETER_ATTRIBUTES:
+            value = self.get_parameter(name).value
+            setattr(self, attribute, list(value) if isinstance(value, (list, tuple)) else value)
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
+            problem = unknown_parameter_problem(self)
+            if problem:
+                raise ValueError(problem)
+            self.read_parameters()
             robot = load_robot_spec(self.robot_name)
             # sync reasons on every frame (its contract); the schedule parameters pace async mode
             schedule = (ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
@@ -242,6 +277,7 @@ class InferenceNode(LifecycleNode):
         if not self.running.is_set():
             return
         self.reasoning_pub.publish(String(data=output.reasoning))
+        self.reasoning_stamped_pub.publish(self.stamped_reasoning(output.reasoning, observation))
         self.chunk_pub.publish(chunk_to_trajectory(chunk))
         age_s = self.now_s() - observation.stamp_s
         self.stats.chunk(age_s)
@@ -249,6 +285,14 @@ class InferenceNode(LifecycleNode):
             self.first_chunk_logged = True
             self.get_logger().info(f"first chunk since activation: answers an observation {age_s:.3f} s old "
                                    f"(inference {output.info.get('latency_s', float('nan')):.3f} s wall)")
+
+    def stamped_reasoning(self, text: str, observation) -> DiagnosticArray:
+        status = DiagnosticStatus(name=REASONING_NAME, hardware_id=self.get_name(), level=DiagnosticStatus.OK,
+                                  message=text, values=[KeyValue(key="instruction", value=observation.instruction),
+                                                        KeyValue(key="policy", value=self.policy_spec)])
+        message = DiagnosticArray(status=[status])
+        message.header.stamp = seconds_to_time(observation.stamp_s)
+        return message
 
     def now_s(self) -> float:
         return node_now_s(self)
