@@ -93,3 +93,20 @@ def test_truncated_bag_reads_what_was_written(tmp_path, bags):
     # nothing survives (the reason the recorder uses CrashSafeBagWriter), yet reading carries on.
     assert recording.frames.get("front", []) == []
     assert any("'/joint_states'" in str(p) and "no valid messages" in str(p) for p in recording.problems)
+
+
+def test_compressed_camera_frames_decode_to_the_recorded_pixels(tmp_path, bags):
+    from chatvla2.imaging.compressed import encode_compressed
+
+    picture = np.zeros((4, 6, 3), dtype=np.uint8)
+    picture[..., 0], picture[1, 2] = 210, (1, 2, 3)
+    payload, fmt = encode_compressed(picture, "png")
+    messages = []
+    for topic, msgtype, t_s, msg in bags.good_messages():
+        if topic == "/cameras/front/image_raw":
+            topic, msgtype = "/cameras/front/image_raw/compressed", "sensor_msgs/msg/CompressedImage"
+            msg = bags.T[msgtype](header=msg.header, format=fmt, data=np.frombuffer(payload, dtype=np.uint8))
+        messages.append((topic, msgtype, t_s, msg))
+    recording = read_stack_bag(bags.write_bag(tmp_path / "compressed", messages))
+    assert len(recording.frames["front"]) == 5 and not recording.problems, recording.problems
+    np.testing.assert_array_equal(recording.frames["front"][0].image, picture)

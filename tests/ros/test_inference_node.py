@@ -284,3 +284,44 @@ def test_configure_fails_on_an_unknown_parameter_with_the_nearest_name(rig_facto
     rig = rig_factory(polcy="placeholder")
     assert rig.node.trigger_configure() != SUCCESS
     assert "unknown parameter 'polcy' (did you mean 'policy'?)" in rig.node.status_message
+
+
+def test_a_compressed_camera_drives_the_model_to_the_same_chunk_as_the_raw_frame(rig_factory):
+    """camera_transports [compressed]: a PNG CompressedImage on cameras/front/image_raw/compressed
+    decodes to the same pixels, so the shipped model (sync runtime) answers with the same chunk."""
+    from sensor_msgs.msg import CompressedImage
+
+    from chatvla2.imaging.compressed import encode_compressed
+
+    frame = np.zeros((96, 128, 3), dtype=np.uint8)
+    frame[..., 0] = 180
+    frame[20:70, 30:100] = np.random.default_rng(3).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    model = str(REPO / "models" / "chatvla2-tiny")
+    chunks = {}
+    for transport in ("compressed", "raw"):
+        rig = rig_factory(policy=model, runtime_mode="sync", warm_up_rounds=0, torch_threads=0,
+                          camera_transports=[transport], max_observation_age_s=30.0)
+        assert rig.node.trigger_configure() == SUCCESS, rig.node.status_message
+        assert rig.node.trigger_activate() == SUCCESS
+        compressed = rig.probe.create_publisher(CompressedImage, "/cameras/front/image_raw/compressed", SENSOR_QOS)
+        stamp = seconds_to_time(rig.now_s())
+        names, positions = vendor_joint_state(ROBOT, ROBOT.home_command)
+        state = JointState(name=names, position=positions.tolist())
+        state.header.stamp = stamp
+        deadline = time.monotonic() + 60.0
+        while not rig.chunks and time.monotonic() < deadline:
+            rig.joint_pub.publish(state)
+            if transport == "compressed":
+                payload, fmt = encode_compressed(frame, "png")
+                message = CompressedImage(format=fmt, data=payload)
+                message.header.stamp = stamp
+                compressed.publish(message)
+            else:
+                rig.image_pub.publish(array_to_image_msg(frame, "rgb8", stamp, "front"))
+            end = time.monotonic() + 1.0
+            while not rig.chunks and time.monotonic() < end:
+                rig.executor.spin_once(timeout_sec=0.02)
+        assert rig.chunks, f"{transport}: no chunk"
+        chunks[transport] = np.array([p.positions for p in rig.chunks[0].points])  # (H, A)
+        assert rig.node.trigger_deactivate() == SUCCESS
+    np.testing.assert_allclose(chunks["compressed"], chunks["raw"], atol=1e-6)

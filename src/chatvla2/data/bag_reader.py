@@ -21,6 +21,7 @@ from chatvla2.control.robot_state import RobotStateAssembler
 from chatvla2.data import bag_topics as t
 from chatvla2.data.bag_repair import find_mcap, scan_mcap
 from chatvla2.data.bag_writer import TYPESTORE
+from chatvla2.imaging.compressed import decode_compressed
 from chatvla2.imaging.encoding import ImageFields, fields_to_array, to_rgb8
 
 NS = 1e-9
@@ -134,7 +135,7 @@ class _Decoder:
 
     def expected_type(self, topic: str) -> str | None:
         if t.camera_from_image_topic(topic):
-            return t.IMAGE_TYPE
+            return t.COMPRESSED_IMAGE_TYPE if topic.endswith("/compressed") else t.IMAGE_TYPE
         if topic == self.command_topic:
             return t.TRAJECTORY_TYPE
         if t.is_joint_state_topic(topic):
@@ -177,9 +178,12 @@ class _Decoder:
         camera = t.camera_from_image_topic(topic)
         if camera is not None:
             stamp_s = _stamp_s(msg.header)
-            fields = ImageFields(msg.height, msg.width, msg.encoding, bool(msg.is_bigendian),
-                                 msg.step, bytes(msg.data))
-            image = to_rgb8(fields_to_array(fields), msg.encoding)
+            if topic.endswith("/compressed"):
+                image = decode_compressed(bytes(msg.data), msg.format)
+            else:
+                fields = ImageFields(msg.height, msg.width, msg.encoding, bool(msg.is_bigendian),
+                                     msg.step, bytes(msg.data))
+                image = to_rgb8(fields_to_array(fields), msg.encoding)
             if self.stamp_in_order(topic, stamp_s, time_s):
                 rec.frames[camera].append(Frame(stamp_s, time_s, image))
         elif t.is_joint_state_topic(topic):

@@ -30,13 +30,14 @@ import threading
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.control.robot_state import RobotStateAssembler
+from chatvla2.imaging.compressed import decode_compressed
 from chatvla2.imaging.encoding import to_rgb8
 from chatvla2.policy.observation_buffer import ObservationBuffer
 from chatvla2.policy.reasoning_scheduler import ReasoningScheduleConfig
@@ -59,6 +60,7 @@ PARAMETER_ATTRIBUTES = (  # node attribute <- parameter, read at every configure
     ("device", "device"),
     ("torch_threads", "torch_threads"),
     ("camera_names", "camera_names"),
+    ("camera_transports", "camera_transports"),
     ("joint_state_topics", "joint_state_topics"),
     ("instruction", "instruction"),
     ("max_observation_age_s", "max_observation_age_s"),
@@ -83,6 +85,7 @@ class InferenceNode(LifecycleNode):
         self.device = declare(self, "device", "cpu", "Torch device of the model: cpu or cuda")
         self.torch_threads = declare(self, "torch_threads", 1, "Torch CPU threads (0: torch's default); the node's executor needs a core too")
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
+        self.camera_transports = list(declare(self, "camera_transports", [""], "Per camera in camera_names: raw (sensor_msgs/Image on cameras/<name>/image_raw) or compressed (sensor_msgs/CompressedImage, JPEG/PNG, on cameras/<name>/image_raw/compressed); [''] means raw for all"))
         self.joint_state_topics = list(declare(self, "joint_state_topics", ["/joint_states"], "sensor_msgs/JointState topics that together carry the robot's state (franka_ros2 merges arm and hand on /joint_states)"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
@@ -130,6 +133,7 @@ class InferenceNode(LifecycleNode):
                 raise ValueError(problem)
             self.read_parameters()
             robot = load_robot_spec(self.robot_name)
+            self.transports()  # refuse a bad camera_transports list before loading a model
             # sync reasons on every frame (its contract); the schedule parameters pace async mode
             schedule = (ReasoningScheduleConfig(self.refresh_every_frames, self.scene_change_threshold)
                         if self.runtime_mode == "async" else None)
@@ -146,15 +150,27 @@ class InferenceNode(LifecycleNode):
             self.get_logger().error(self.status_message)
             self.publish_diagnostics()
             return FAILURE
-        for name in self.camera_names:
-            self.subscriptions_made.append(self.create_subscription(
-                Image, f"/cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
+        for name, transport in zip(self.camera_names, self.transports()):
+            if transport == "compressed":
+                self.subscriptions_made.append(self.create_subscription(
+                    CompressedImage, f"/cameras/{name}/image_raw/compressed",
+                    lambda msg, name=name: self.on_compressed_image(name, msg), SENSOR_QOS))
+            else:
+                self.subscriptions_made.append(self.create_subscription(
+                    Image, f"/cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
         for topic in self.joint_state_topics:
             self.subscriptions_made.append(self.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS))
         self.subscriptions_made.append(self.create_subscription(String, "/chatvla/instruction", self.on_instruction, INSTRUCTION_QOS))
         self.status_message = f"configured with policy '{self.policy_spec}' ({self.runtime_mode})"
         self.get_logger().info(self.status_message)
         return super().on_configure(state)
+
+    def transports(self) -> list[str]:
+        transports = ["raw"] * len(self.camera_names) if self.camera_transports in ([], [""]) else self.camera_transports
+        if len(transports) != len(self.camera_names) or set(transports) - {"raw", "compressed"}:
+            raise ValueError(f"camera_transports {self.camera_transports} must give raw or compressed for each of "
+                             f"camera_names {self.camera_names}")
+        return transports
 
     def warm_up(self, robot) -> None:
         if self.warm_up_rounds < 1:
@@ -242,6 +258,17 @@ class InferenceNode(LifecycleNode):
             frame = to_rgb8(image_msg_to_array(msg), msg.encoding)  # (H, W, 3) uint8
         except ValueError as error:
             self.get_logger().error(f"camera '{camera}': dropped frame: {error}", throttle_duration_sec=5.0)
+            return
+        buffer.put_frame(camera, time_to_seconds(msg.header.stamp), frame)
+
+    def on_compressed_image(self, camera: str, msg: CompressedImage) -> None:
+        buffer = self.buffer
+        if buffer is None:
+            return
+        try:
+            frame = decode_compressed(msg.data, msg.format)  # (H, W, 3) uint8 RGB
+        except ValueError as error:
+            self.get_logger().error(f"camera '{camera}': dropped compressed frame: {error}", throttle_duration_sec=5.0)
             return
         buffer.put_frame(camera, time_to_seconds(msg.header.stamp), frame)
 

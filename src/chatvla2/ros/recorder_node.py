@@ -12,7 +12,7 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -22,7 +22,8 @@ from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import INSTRUCTION_QOS
 
 MESSAGE_CLASSES = {
-    "sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
+    "sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage,
+    "sensor_msgs/msg/CameraInfo": CameraInfo,
     "sensor_msgs/msg/JointState": JointState, "std_msgs/msg/String": String,
     "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
     "diagnostic_msgs/msg/DiagnosticArray": DiagnosticArray,
@@ -49,12 +50,13 @@ class RecorderNode(Node):
         output = declare(self, "output", "", "Bag directory to create (default: rosbag2_chatvla2_<date>)")
         cameras = list(declare(self, "camera_names", ["front"], "Cameras whose image_raw and camera_info are recorded"))
         command_topic = declare(self, "command_topic", ARM_COMMAND_TOPIC, "Arm command topic to record")
+        compressed = list(declare(self, "compressed_cameras", [""], "Cameras recorded from image_raw/compressed (sensor_msgs/CompressedImage) instead of image_raw"))
         joint_state_topics = list(declare(self, "joint_state_topics", [JOINT_STATES_TOPIC],
                                           "JointState topics to record (Franka: /franka/joint_states and /franka_gripper/joint_states)"))
         flush_period_s = declare(self, "flush_period_s", 0.5, "At most this much is lost if the process dies")
         self.path = Path(output or default_bag_path())
         self.writer = CrashSafeBagWriter(self.path, flush_period_s)
-        for topic in stack_topics(cameras, command_topic, tuple(joint_state_topics)):
+        for topic in stack_topics(cameras, command_topic, tuple(joint_state_topics), tuple(c for c in compressed if c)):
             self.subscribe(topic)
         self.create_timer(flush_period_s, self.writer.flush)
         self.get_logger().info(f"recording {len(cameras)} camera(s) and the stack's topics to {self.path}")
