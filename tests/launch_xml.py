@@ -6,7 +6,9 @@ silently ignored), <set_env>, <include> (reported, not run: franka_ros2 is not i
 test double stands in), <node> with <param from=...> and <param name= value=>, `if`/`unless`, and
 the substitutions $(var), $(find-pkg-share chatvla2), $(env) and $(eval). Each node becomes the
 command line `ros2 launch` would run: the entry point with `--ros-args -r __node:=NAME
---params-file F -p name:=value`, in the file's order."""
+--params-file F -p name:=value` (and `-r __ns:=/NS` for a namespace), in the file's order.
+A parameter file's section is looked up by node name, so `arm_controller:` applies under any
+namespace (the wildcard form `/**:` is not used by the project's files)."""
 from __future__ import annotations
 
 import re
@@ -116,12 +118,16 @@ def plan(path: Path, overrides: dict[str, str] | None = None) -> LaunchPlan:
             result.includes.append(element.get("file"))
         elif element.tag == "node":
             ros_args = ["-r", f"__node:={element.get('name')}"]
+            namespace = substitute(element.get("namespace", ""), result.args).strip("/")
+            if namespace:
+                ros_args += ["-r", f"__ns:=/{namespace}"]
             for param in element.findall("param"):
                 if param.get("from"):
                     ros_args += ["--params-file", substitute(param.get("from"), result.args)]
                 else:
                     ros_args += ["-p", f"{param.get('name')}:={substitute(param.get('value', ''), result.args)}"]
-            result.nodes.append({"exec": element.get("exec"), "name": element.get("name"), "ros_args": ros_args})
+            result.nodes.append({"exec": element.get("exec"), "name": element.get("name"), "namespace": namespace,
+                                 "ros_args": ros_args})
     return result
 
 

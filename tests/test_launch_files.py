@@ -93,7 +93,8 @@ def test_every_parameter_set_is_declared_by_its_node(launch_file):
     for node in launch_nodes(launch_file):
         from_files = {}
         for params_file in node["files"]:
-            section = yaml.safe_load(params_file.read_text()).get(node["name"], {})
+            sections = yaml.safe_load(params_file.read_text())
+            section = sections.get(f"/**/{node['name']}", sections.get(node["name"], {}))  # any namespace
             from_files.update(section.get("ros__parameters", {}))
         wanted = {**from_files, **{k: yaml.safe_load(v) for k, v in node["params"].items()}}
         # A real camera device (v4l2:/dev/video0 in the robot configs) is not on this machine.

@@ -23,7 +23,7 @@ FIXTURE_BAG = Path(__file__).parent / "sim_stack_bag"
 def small_stack_params(tmp: Path) -> Path:
     """config/sim.yaml with small camera frames, so bags stay small and recording stays cheap."""
     params = yaml.safe_load((REPO / "config" / "sim.yaml").read_text())
-    params["camera"]["ros__parameters"].update(width=96, height=72)
+    params["/**/camera"]["ros__parameters"].update(width=96, height=72)
     path = tmp / "sim_small.yaml"
     path.write_text(yaml.safe_dump(params))
     return path

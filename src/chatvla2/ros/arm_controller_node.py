@@ -78,9 +78,9 @@ class ArmControllerNode(Node):
         self.driver_params = {name: d(name, default, f"{self.driver_name}: {text}")
                               for name, (default, text) in self.plugin.parameters.items()}
         self.home_gripper_on_enable = d("home_gripper_on_enable", True, "Home the gripper when actuation is enabled")
-        chunk_topic = d("chunk_topic", "/chatvla/action_chunk", "JointTrajectory action chunks")
-        stop_topic = d("stop_topic", "/chatvla/stop", "Any std_msgs/Empty here stops the arm like the stop service (a joystick button, a GUI)")
-        heartbeat_topic = d("heartbeat_topic", "/chatvla/heartbeat", "std_msgs/Empty deadman heartbeat, read when heartbeat_timeout_s > 0")
+        chunk_topic = d("chunk_topic", "chatvla/action_chunk", "JointTrajectory action chunks")
+        stop_topic = d("stop_topic", "chatvla/stop", "Any std_msgs/Empty here stops the arm like the stop service (a joystick button, a GUI)")
+        heartbeat_topic = d("heartbeat_topic", "chatvla/heartbeat", "std_msgs/Empty deadman heartbeat, read when heartbeat_timeout_s > 0")
         self.max_chunk_points = d("max_chunk_points", 64, "Longer chunks are rejected unread (the model's horizon 16 x a margin of 4)", low=1, high=100000)
         self.max_chunk_bytes = max_serialized_chunk_bytes(robot.command_names, self.max_chunk_points)
         diagnostics_period_s = d("diagnostics_period_s", 0.5, "Seconds between /diagnostics messages", low=0.01, high=60.0)
@@ -96,12 +96,12 @@ class ArmControllerNode(Node):
         self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk_bytes, COMMAND_QOS, raw=True)
         self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
-        self.create_service(Trigger, "/chatvla/stop", self.on_stop)
+        self.create_service(Trigger, "chatvla/stop", self.on_stop)
         self.create_subscription(Empty, stop_topic, self.on_stop_message, STOP_QOS)
         if self.config.heartbeat_timeout_s > 0:
             self.create_subscription(Empty, heartbeat_topic, lambda _msg: self.core.on_heartbeat(self.now_s()), STOP_QOS)
-        self.create_service(Trigger, "/chatvla/resume", self.on_resume)
-        self.create_service(Trigger, "/chatvla/enable", self.on_enable)
+        self.create_service(Trigger, "chatvla/resume", self.on_resume)
+        self.create_service(Trigger, "chatvla/enable", self.on_enable)
         self.create_timer(self.config.control_period_s, self.on_tick)
         self.create_timer(diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)  # after every declaration

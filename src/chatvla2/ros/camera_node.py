@@ -28,7 +28,7 @@ class CameraNode(Node):
             raise ValueError(f"calibration {calibration_file} is for {self.calibration.width_px}x{self.calibration.height_px} "
                              f"images, the camera publishes {self.width}x{self.height}")
         self.source = open_source(source_uri, self.width, self.height)
-        prefix = f"/cameras/{self.camera_name}"
+        prefix = f"cameras/{self.camera_name}"
         self.image_pub = self.create_publisher(Image, f"{prefix}/image_raw", SENSOR_QOS)
         self.info_pub = self.create_publisher(CameraInfo, f"{prefix}/camera_info", SENSOR_QOS)
         self.timer = self.create_timer(1.0 / rate_hz, self.publish_frame)

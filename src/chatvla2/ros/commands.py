@@ -38,7 +38,7 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="bag directory to create (default: rosbag2_chatvla2_<date>)")
     parser.add_argument("--cameras", nargs="+", default=["front"], help="camera names to record")
     parser.add_argument("--command-topic", default=ARM_COMMAND_TOPIC, help="arm command topic to record")
-    parser.add_argument("--joint-state-topics", nargs="+", default=["/joint_states"],
+    parser.add_argument("--joint-state-topics", nargs="+", default=["joint_states"],
                         help="JointState topics to record (Franka: /franka/joint_states /franka_gripper/joint_states)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to record; 0 records until Ctrl-C")
 

@@ -86,7 +86,7 @@ class InferenceNode(LifecycleNode):
         self.torch_threads = declare(self, "torch_threads", 1, "Torch CPU threads (0: torch's default); the node's executor needs a core too")
         self.camera_names = list(declare(self, "camera_names", ["front"], "Cameras fed to the policy; the first triggers inference"))
         self.camera_transports = list(declare(self, "camera_transports", [""], "Per camera in camera_names: raw (sensor_msgs/Image on cameras/<name>/image_raw) or compressed (sensor_msgs/CompressedImage, JPEG/PNG, on cameras/<name>/image_raw/compressed); [''] means raw for all"))
-        self.joint_state_topics = list(declare(self, "joint_state_topics", ["/joint_states"], "sensor_msgs/JointState topics that together carry the robot's state (franka_ros2 merges arm and hand on /joint_states)"))
+        self.joint_state_topics = list(declare(self, "joint_state_topics", ["joint_states"], "sensor_msgs/JointState topics that together carry the robot's state (franka_ros2 merges arm and hand on /joint_states)"))
         self.instruction = declare(self, "instruction", "pick the card that answers the equation", "Task until one arrives on the instruction topic")
         self.max_observation_age_s = declare(self, "max_observation_age_s", 0.5, "Frames or joint states older than this (s) are dropped, not used")
         self.runtime_mode = declare(self, "runtime_mode", "async", "async: reasoning refreshed in the background (refresh_every_frames, scene_change_threshold); sync: reason then act every frame")
@@ -111,11 +111,11 @@ class InferenceNode(LifecycleNode):
         self.worker: threading.Thread | None = None
         self.running = threading.Event()
         self.first_chunk_logged = False
-        self.reasoning_pub = self.create_lifecycle_publisher(String, "/chatvla/reasoning", COMMAND_QOS)
+        self.reasoning_pub = self.create_lifecycle_publisher(String, "chatvla/reasoning", COMMAND_QOS)
         # The same text with a header stamped by the observation it answers (= the chunk's stamp),
         # so a bag or a live view can match reasoning, chunk and frame.
-        self.reasoning_stamped_pub = self.create_lifecycle_publisher(DiagnosticArray, "/chatvla/reasoning_stamped", COMMAND_QOS)
-        self.chunk_pub = self.create_lifecycle_publisher(JointTrajectory, "/chatvla/action_chunk", COMMAND_QOS)
+        self.reasoning_stamped_pub = self.create_lifecycle_publisher(DiagnosticArray, "chatvla/reasoning_stamped", COMMAND_QOS)
+        self.chunk_pub = self.create_lifecycle_publisher(JointTrajectory, "chatvla/action_chunk", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_timer(diagnostics_period_s, self.publish_diagnostics)
 
@@ -153,14 +153,14 @@ class InferenceNode(LifecycleNode):
         for name, transport in zip(self.camera_names, self.transports()):
             if transport == "compressed":
                 self.subscriptions_made.append(self.create_subscription(
-                    CompressedImage, f"/cameras/{name}/image_raw/compressed",
+                    CompressedImage, f"cameras/{name}/image_raw/compressed",
                     lambda msg, name=name: self.on_compressed_image(name, msg), SENSOR_QOS))
             else:
                 self.subscriptions_made.append(self.create_subscription(
-                    Image, f"/cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
+                    Image, f"cameras/{name}/image_raw", lambda msg, name=name: self.on_image(name, msg), SENSOR_QOS))
         for topic in self.joint_state_topics:
             self.subscriptions_made.append(self.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS))
-        self.subscriptions_made.append(self.create_subscription(String, "/chatvla/instruction", self.on_instruction, INSTRUCTION_QOS))
+        self.subscriptions_made.append(self.create_subscription(String, "chatvla/instruction", self.on_instruction, INSTRUCTION_QOS))
         self.status_message = f"configured with policy '{self.policy_spec}' ({self.runtime_mode})"
         self.get_logger().info(self.status_message)
         return super().on_configure(state)

@@ -62,11 +62,13 @@ class RecorderNode(Node):
         self.get_logger().info(f"recording {len(cameras)} camera(s) and the stack's topics to {self.path}")
 
     def subscribe(self, topic: RecordedTopic) -> None:
-        self.writer.add_topic(topic.name, topic.msgtype)
+        # The bag names the topic as resolved in this node's namespace, as `ros2 bag record` does.
+        name = self.resolve_topic_name(topic.name)
+        self.writer.add_topic(name, topic.msgtype)
         self.create_subscription(
-            MESSAGE_CLASSES[topic.msgtype], topic.name,
-            lambda cdr, topic=topic: self.writer.write(
-                topic.name, topic.msgtype, self.get_clock().now().nanoseconds, cdr),
+            MESSAGE_CLASSES[topic.msgtype], name,
+            lambda cdr, name=name, topic=topic: self.writer.write(
+                name, topic.msgtype, self.get_clock().now().nanoseconds, cdr),
             RECORDER_QOS[topic.qos], raw=True)
 
     def destroy_node(self) -> None:

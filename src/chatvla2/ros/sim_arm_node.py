@@ -32,7 +32,7 @@ class SimArmNode(Node):
         super().__init__("sim_arm", **kwargs)
         robot = load_robot_spec(declare(self, "robot", "franka_fr3", "Robot description name or YAML path"))
         rate_hz = declare(self, "publish_rate_hz", 100.0, "Simulation steps and /joint_states per second")
-        command_topic = declare(self, "command_topic", "/fr3_arm_controller/joint_trajectory",
+        command_topic = declare(self, "command_topic", "fr3_arm_controller/joint_trajectory",
                                 "JointTrajectory topic this arm obeys")
         self.backend = declare(self, "backend", "kinematic", "kinematic | mujoco")
         self.publish_clock = declare(self, "publish_clock", False, "Publish simulated time on /clock")
@@ -49,7 +49,7 @@ class SimArmNode(Node):
         else:
             raise ValueError(f"sim_arm parameter backend must be 'kinematic' or 'mujoco', got '{self.backend}'")
         self.create_subscription(JointTrajectory, command_topic, self.on_command, COMMAND_QOS)
-        self.state_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.state_pub = self.create_publisher(JointState, "joint_states", 10)
         self.clock_pub = self.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)) \
             if self.publish_clock else None
         self.create_timer(self.dt_s / speed, self.on_step)
@@ -69,8 +69,8 @@ class SimArmNode(Node):
         # (success, reason) from the simulator's ground truth, refreshed with every camera frame
         # inside this node's own callback, so readers never race the physics step.
         self.last_outcome: tuple[bool, str] = (False, "not started")
-        self.image_pubs = {c: self.create_publisher(Image, f"/cameras/{c}/image_raw", SENSOR_QOS) for c in self.cameras}
-        self.info_pubs = {c: self.create_publisher(CameraInfo, f"/cameras/{c}/camera_info", SENSOR_QOS)
+        self.image_pubs = {c: self.create_publisher(Image, f"cameras/{c}/image_raw", SENSOR_QOS) for c in self.cameras}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, f"cameras/{c}/camera_info", SENSOR_QOS)
                           for c in self.cameras}
         self.get_logger().info(f"MuJoCo {self.arm.scene.task} scene, seed {self.arm.scene.seed}: "
                                f"'{self.arm.scene.instruction}'")

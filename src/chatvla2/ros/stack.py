@@ -49,17 +49,17 @@ class StackMonitor(Node):
         self.frames: list[tuple[float, np.ndarray]] = []  # (stamp s, RGB) every film_every_s
         self.film_every_s = film_every_s
         if film_camera:
-            self.create_subscription(Image, f"/cameras/{film_camera}/image_raw", self.on_image, SENSOR_QOS)
+            self.create_subscription(Image, f"cameras/{film_camera}/image_raw", self.on_image, SENSOR_QOS)
         self.step = 0
         self.reasoning = ""
         self.positions: np.ndarray | None = None
         self.names: list[str] = []
         self.previous: np.ndarray | None = None
-        self.instruction_pub = self.create_publisher(String, "/chatvla/instruction", INSTRUCTION_QOS)
+        self.instruction_pub = self.create_publisher(String, "chatvla/instruction", INSTRUCTION_QOS)
         self.instruction_pub.publish(String(data=instruction))
-        self.create_subscription(String, "/chatvla/reasoning", self.on_reasoning, COMMAND_QOS)
-        self.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.on_chunk, COMMAND_QOS)
-        self.create_subscription(JointState, "/joint_states", self.on_joint_state, SENSOR_QOS)
+        self.create_subscription(String, "chatvla/reasoning", self.on_reasoning, COMMAND_QOS)
+        self.create_subscription(JointTrajectory, "chatvla/action_chunk", self.on_chunk, COMMAND_QOS)
+        self.create_subscription(JointState, "joint_states", self.on_joint_state, SENSOR_QOS)
         if per_chunk:
             print(f"instruction: {instruction}", flush=True)
 

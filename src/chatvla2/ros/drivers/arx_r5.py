@@ -45,5 +45,5 @@ PLUGIN = DriverPlugin(
         "can_port": ("can0", "CAN interface of the arm"),
         "arx_type": (1, "SingleArm type (0 X5lite, 1 R5)"),
         "gripper_open_readout": (5.03, "gripper motor reading when fully open"),
-        "joint_state_topic": ("/joint_states", "where the SDK's joint readings are published (sensor_msgs/JointState)"),
+        "joint_state_topic": ("joint_states", "where the SDK's joint readings are published (sensor_msgs/JointState)"),
     })

@@ -83,11 +83,11 @@ PLUGIN = DriverPlugin(
     name="franka_ros2", make=FrankaRos2Driver,
     description="Franka FR3 through franka_ros2: JointTrajectoryController + franka_gripper actions",
     parameters={
-        "command_topic": ("/fr3_arm_controller/joint_trajectory",
+        "command_topic": ("fr3_arm_controller/joint_trajectory",
                           "JointTrajectory topic of the arm's joint trajectory controller"),
-        "joint_state_topics": (["/joint_states"], "sensor_msgs/JointState topics carrying the arm and finger joints "
+        "joint_state_topics": (["joint_states"], "sensor_msgs/JointState topics carrying the arm and finger joints "
                                "(franka_ros2's joint_state_publisher merges both on /joint_states)"),
-        "gripper_action_namespace": ("/franka_gripper", "namespace of the move/grasp/homing actions"),
+        "gripper_action_namespace": ("franka_gripper", "namespace of the move/grasp/homing actions"),
         "gripper_speed_m_s": (0.05, "gripper speed for move and grasp (m/s)"),
         "grasp_force_n": (30.0, "grasp force (N), capped by the robot's gripper force limit"),
         "grasp_epsilon_m": (0.08, "grasp epsilon inner and outer (m)"),

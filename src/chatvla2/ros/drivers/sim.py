@@ -47,6 +47,6 @@ class SimDriver:
 PLUGIN = DriverPlugin(
     name="sim", make=SimDriver, description="sim_arm_node (MuJoCo or kinematic) over JointTrajectory",
     parameters={
-        "command_topic": ("/fr3_arm_controller/joint_trajectory", "JointTrajectory topic the sim arm obeys"),
-        "joint_state_topics": (["/joint_states"], "sensor_msgs/JointState topics of the sim arm"),
+        "command_topic": ("fr3_arm_controller/joint_trajectory", "JointTrajectory topic the sim arm obeys"),
+        "joint_state_topics": (["joint_states"], "sensor_msgs/JointState topics of the sim arm"),
     })
