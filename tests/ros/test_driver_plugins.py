@@ -86,6 +86,8 @@ def test_the_packages_own_drivers_are_registered_plug_ins():
 
 
 def test_a_driver_from_another_distribution_runs_the_controller(outside_distribution, rclpy_context):
+    from rclpy.lifecycle import TransitionCallbackReturn
+
     from chatvla2.ros.arm_controller_node import ArmControllerNode
 
     assert "loopback_arm" in available_drivers()
@@ -101,9 +103,11 @@ def test_a_driver_from_another_distribution_runs_the_controller(outside_distribu
     try:
         assert node.get_parameter("loopback_label").value == "bench 3", "the plug-in's own parameter"
         assert not node.has_parameter("can_port"), "only the selected driver's parameters are declared"
-        spin(executor, lambda: node.driver is not None, 5.0)
+        assert node.driver is None, "building the node touches no hardware"
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS  # configure makes the driver
         driver = node.driver
         assert type(driver).__name__ == "LoopbackArm" and driver.params == {"loopback_label": "bench 3"}
+        spin(executor, lambda: node.core.measured is not None, 5.0)  # the first control periods read the arm
         assert enable.wait_for_service(timeout_sec=5.0)
         future = enable.call_async(Trigger.Request())
         spin(executor, future.done, 5.0)

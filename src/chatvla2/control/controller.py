@@ -106,9 +106,10 @@ class ArmController:
         try:
             if self.stopped:
                 raise ChunkRejected("stop latched", "chunk ignored: stop latched until resume")
-            if chunk.stamp_s < self.chunks_not_before_s:
-                raise ChunkRejected("older than resume", "chunk answers an observation from before the resume")
             accepted = check_chunk(chunk, self.robot, self.config.gate, self.measured, now_s)
+            if chunk.stamp_s < self.chunks_not_before_s:
+                raise ChunkRejected("older than resume", "chunk answers an observation from before the resume "
+                                    "(or the enable)")
         except ChunkRejected as rejection:
             self.interventions[f"rejected chunk: {rejection.category}"] += 1
             self.last_rejection = rejection
@@ -175,6 +176,10 @@ class ArmController:
         self.envelope = None
         self.chunks_not_before_s = now_s
         return None
+
+    def disable(self) -> None:
+        """Back to dry run: commands are computed and reported, none goes to the arm."""
+        self.actuation_enabled = False
 
     def tick(self, now_s: float) -> ControlStep:
         if self.measured is None:

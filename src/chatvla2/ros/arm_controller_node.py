@@ -1,12 +1,20 @@
-"""Arm controller node: action chunks in, safety-filtered setpoints out at the control rate,
-through the driver plug-in the `driver` parameter names (sim | franka_ros2 | arx_r5, or one that
-another package registers in the entry-point group chatvla2.drivers).
+"""Arm controller node (a ROS 2 lifecycle node): action chunks in, safety-filtered setpoints out
+at the control rate, through the driver plug-in the `driver` parameter names (sim | franka_ros2 |
+arx_r5, or one that another package registers in the entry-point group chatvla2.drivers).
 
-Dry-run interlock: with `dry_run` true (the default; real robots) it computes and publishes on
-~/would_command what it would send and sends nothing until the operator calls /chatvla/enable.
-/chatvla/stop freezes the command on the next period and latches; /chatvla/resume releases it
-only from a safe state. Interventions are counted by reason on /diagnostics. The driver connects
-on the first period (like a lifecycle node's configure), so building the node touches no hardware.
+    unconfigured --configure--> inactive (DRY RUN) --activate--> active (ACTUATING)
+         ^                        |   ^                              |
+         +-------cleanup----------+   +----------deactivate----------+
+    configure: makes the controller core and the driver (which connects the hardware), the
+               subscriptions and the control loop; the loop runs in dry run: it publishes
+               ~/would_command and sends nothing. activate = /chatvla/enable: refused unless the
+               arm is in a safe state; homes the gripper. deactivate: back to dry run, the driver
+               holds. cleanup: stops and disconnects the driver.
+`main()` configures at start, and activates at once only where `dry_run` is false (simulation).
+/chatvla/stop (service or std_msgs/Empty topic) freezes the command on the next period and
+latches in any state; /chatvla/resume releases it only from a safe state. Interventions are
+counted by reason on /diagnostics. Parameters: see LIVE_PARAMETERS for what `ros2 param set`
+changes while running; every other parameter is read-only.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -45,7 +53,7 @@ HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop 
 STOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
-class ArmControllerNode(Node):
+class ArmControllerNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("arm_controller", **kwargs)
         # Read-only unless listed in LIVE_PARAMETERS: those apply from the next control period.
@@ -88,26 +96,84 @@ class ArmControllerNode(Node):
         if problem:
             raise ValueError(problem)
         self.robot = robot
-        self.core = ArmController(robot, self.config)
+        self.topics = {"chunks": chunk_topic, "stop": stop_topic, "heartbeat": heartbeat_topic}
+        self.core: ArmController | None = None  # made in on_configure, freed in on_cleanup
         self.driver = None
+        self.resources: list = []  # subscriptions, publishers and the control timer of a configuration
+        self.last_enable_problem = ""
+        self.activate_when_safe = False  # dry_run false: main() activates once a safe state is measured
         self.holding: set[str] = set()
         self.rejection_logged_s: dict[str, float] = {}
-        # Raw bytes: an oversized chunk is refused by its length, never deserialized in the loop's thread.
-        self.create_subscription(JointTrajectory, chunk_topic, self.on_chunk_bytes, COMMAND_QOS, raw=True)
-        self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", COMMAND_QOS)
         self.create_service(Trigger, "chatvla/stop", self.on_stop)
-        self.create_subscription(Empty, stop_topic, self.on_stop_message, STOP_QOS)
-        if self.config.heartbeat_timeout_s > 0:
-            self.create_subscription(Empty, heartbeat_topic, lambda _msg: self.core.on_heartbeat(self.now_s()), STOP_QOS)
         self.create_service(Trigger, "chatvla/resume", self.on_resume)
         self.create_service(Trigger, "chatvla/enable", self.on_enable)
-        self.create_timer(self.config.control_period_s, self.on_tick)
         self.create_timer(diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)  # after every declaration
-        mode = "DRY-RUN: sending nothing until /chatvla/enable" if self.config.dry_run else "actuating"
         self.get_logger().info(f"{robot.name} via {self.driver_name} at {rate_hz} Hz, "
-                               f"{self.config.execution_mode} chunks, {mode}")
+                               f"{self.config.execution_mode} chunks; unconfigured")
+
+    # Lifecycle: unconfigured -> inactive (dry run: would_command only) -> active (actuating) ----
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.core = ArmController(self.robot, replace(self.config, dry_run=True))
+            self.driver = self.plugin.make(self, self.robot, self.driver_params)  # connects the hardware
+        except (ImportError, OSError, ValueError, RuntimeError) as error:
+            self.get_logger().error(f"configure failed: {error}")
+            self.core = self.driver = None
+            return TransitionCallbackReturn.FAILURE
+        # Raw bytes: an oversized chunk is refused by its length, never deserialized in the loop's thread.
+        self.resources = [
+            self.create_subscription(JointTrajectory, self.topics["chunks"], self.on_chunk_bytes, COMMAND_QOS, raw=True),
+            self.create_subscription(Empty, self.topics["stop"], self.on_stop_message, STOP_QOS),
+            self.create_timer(self.config.control_period_s, self.on_tick)]
+        if self.config.heartbeat_timeout_s > 0:
+            self.resources.append(self.create_subscription(
+                Empty, self.topics["heartbeat"], lambda _msg: self.core.on_heartbeat(self.now_s()), STOP_QOS))
+        self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
+        self.resources.append(self.would_command_pub)
+        self.get_logger().info("configured: DRY-RUN, publishing ~/would_command and sending nothing until "
+                               "/chatvla/enable (or the lifecycle's activate)")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        problem = self.core.enable(self.now_s())
+        if problem is not None:
+            self.last_enable_problem = problem
+            self.get_logger().warning(f"enable refused: {problem}")
+            return TransitionCallbackReturn.FAILURE
+        if self.home_gripper_on_enable:
+            self.driver.home_gripper()
+        self.get_logger().warning("ACTUATION ENABLED: commands go to the arm")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.core.disable()
+        self.driver.stop()
+        self.get_logger().warning("deactivated: DRY-RUN again, the arm holds its last setpoint")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release(self) -> None:
+        """Stop and disconnect the driver, then free what on_configure made."""
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            driver.stop()
+            close = getattr(driver, "close", None)
+            if close is not None:
+                close()
+        for resource in self.resources:
+            destroy = {"Subscription": self.destroy_subscription, "Publisher": self.destroy_publisher,
+                       "Timer": self.destroy_timer}[type(resource).__name__]
+            destroy(resource)
+        self.resources, self.core = [], None
 
     def now_s(self) -> float:
         return node_now_s(self)
@@ -124,10 +190,12 @@ class ArmControllerNode(Node):
         try:
             safety = replace(safety, **{k: float(v) for k, v in values.items() if k in SAFETY_FIELDS})
             timeout_s = float(values.get("chunk_timeout_s", self.config.chunk_timeout_s))
-            self.core.retune(safety, timeout_s)
+            config = replace(self.config, safety=safety, chunk_timeout_s=timeout_s)  # validates
+            if self.core is not None:
+                self.core.retune(safety, timeout_s)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        self.config = self.core.config
+        self.config = config
         self.get_logger().warning(f"live parameters applied from the next period: {values}")
         return SetParametersResult(successful=True)
 
@@ -164,13 +232,18 @@ class ArmControllerNode(Node):
             self.get_logger().warning(f"rejected action chunk: {reason}")
 
     def on_tick(self) -> None:
-        if self.driver is None:
-            self.driver = self.plugin.make(self, self.robot, self.driver_params)
+        if self.core is None or self.driver is None:
+            return
         reading = self.driver.read_joint_state()
         if reading is not None and reading.received_s > self.core.measured_at_s:
             problem = self.core.on_joint_state(list(reading.names), reading.positions, reading.received_s)
             if problem:
                 self.get_logger().error(f"joint state refused: {problem}", throttle_duration_sec=2.0)
+        if self.activate_when_safe and self.core.safe_state_problem(self.now_s(), check_settled=False) is None:
+            self.activate_when_safe = False
+            self.trigger_activate()
+            if self.core is None:
+                return
         step = self.core.tick(self.now_s())
         self.log_hold_changes(step.reasons)
         if step.command is None:
@@ -190,6 +263,9 @@ class ArmControllerNode(Node):
         self.holding = holding
 
     def stop(self, source: str) -> None:
+        if self.core is None:
+            self.get_logger().warning(f"STOP ({source}): not configured, nothing moves")
+            return
         self.core.stop()
         if self.driver is not None:
             self.driver.stop()
@@ -204,18 +280,21 @@ class ArmControllerNode(Node):
         self.stop("topic")
 
     def on_resume(self, _request, response):
-        problem = self.core.resume(self.now_s())
+        problem = "not configured" if self.core is None else self.core.resume(self.now_s())
         self.get_logger().info("resumed" if problem is None else f"resume refused: {problem}")
         response.success, response.message = problem is None, problem or "resumed"
         return response
 
     def on_enable(self, _request, response):
-        problem = self.core.enable(self.now_s())
-        if problem is None and self.driver is not None and self.home_gripper_on_enable:
-            self.driver.home_gripper()
-        self.get_logger().warning("ACTUATION ENABLED: commands go to the arm" if problem is None
-                               else f"enable refused: {problem}")
-        response.success, response.message = problem is None, problem or "actuation enabled"
+        """The operator's enable is the lifecycle's activate (refused unless in a safe state)."""
+        if self.core is None:
+            response.success, response.message = False, "not configured"
+        elif self.core.actuation_enabled:
+            response.success, response.message = True, "already actuating"
+        else:
+            self.last_enable_problem = "activate failed"
+            ok = self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+            response.success, response.message = ok, "actuation enabled" if ok else self.last_enable_problem
         return response
 
     def destroy_node(self) -> None:
@@ -233,6 +312,12 @@ class ArmControllerNode(Node):
 
     def publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="chatvla2: arm_controller", hardware_id=self.robot.name)
+        if self.core is None:
+            status.level, status.message = DiagnosticStatus.WARN, "unconfigured: nothing moves"
+            array = DiagnosticArray(status=[status])
+            array.header.stamp = self.get_clock().now().to_msg()
+            self.diagnostics_pub.publish(array)
+            return
         if self.core.stopped or self.holding:
             status.level = DiagnosticStatus.WARN
         else:
@@ -248,5 +333,13 @@ class ArmControllerNode(Node):
         self.diagnostics_pub.publish(array)
 
 
+def start_controller(node: ArmControllerNode) -> None:
+    """configure (dry run); where dry_run is false (simulation), activate once the arm's first
+    joint state shows a safe state."""
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        raise RuntimeError("arm controller failed to configure (see the log above)")
+    node.activate_when_safe = not node.config.dry_run
+
+
 def main(args: list[str] | None = None) -> None:
-    run_node(ArmControllerNode, args)
+    run_node(ArmControllerNode, args, prepare=start_controller)
