@@ -14,6 +14,7 @@ NODE_ENTRY_POINTS = {
     "arm_controller_node": "chatvla2.ros.arm_controller_node:main",
     "sim_arm_node": "chatvla2.ros.sim_arm_node:main",
     "recorder_node": "chatvla2.ros.recorder_node:main",
+    "chunk_markers_node": "chatvla2.ros.chunk_markers_node:main",
 }
 
 setup(
@@ -32,6 +33,8 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{PACKAGE}/config/dds", glob("config/dds/*.xml")),
+        (f"share/{PACKAGE}/config/cameras", glob("config/cameras/*.yaml")),
+        (f"share/{PACKAGE}/config/rviz", glob("config/rviz/*.rviz")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
         (f"share/{PACKAGE}/models/chatvla2-tiny", [f for f in glob("models/chatvla2-tiny/*") if os.path.isfile(f)]),
         (f"share/{PACKAGE}/models/qwen2vl-tiny-base",
