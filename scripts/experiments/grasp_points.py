@@ -19,7 +19,7 @@ import torch
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.sim.env import SimConfig, TaskEnv
 from chatvla2.sim.commands import make_policy
-from chatvla2.sim.evaluation import run_policy_episode
+from chatvla2.sim.episode import run_episode
 from chatvla2.sim.scenes import CARD_SLOT_Y_M
 
 FIRST_SEED = 100000
@@ -48,7 +48,7 @@ def main() -> None:
             if tcp[2] < lowest[0][2]:
                 lowest[0] = tcp
 
-        result = run_policy_episode(env, policy, "math", seed, args.split, before_step=track)
+        result = run_episode(env, policy, "math", seed, args.split, before_step=track)
         answer = env.scene.answer_card
         grasp = lowest[0]
         nearest = int(np.argmin(np.abs(np.asarray(CARD_SLOT_Y_M) - grasp[1])))

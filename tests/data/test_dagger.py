@@ -37,13 +37,15 @@ def test_the_expert_recovers_from_the_wrong_card(env, wrong_card_recovery):
     seed, episode = wrong_card_recovery
     assert episode is not None and episode.first_labelled_step == 32
     assert episode.success, "the expert replanned from the wrong card and lifted the answer"
-    # the first 32 rows are the habit's record: its plan towards the first card, not the answer's
+    # the first 32 rows are the habit's record: what the controller executed of its plan towards the
+    # first card (the plan, where the safety filter did not limit it), not the answer's
     env.reset("math", seed, "train")
     scene = env.scene
     towards_first = plan_expert_actions(env, scene.cards[0].digit)
     towards_answer = plan_expert_actions(env)
-    np.testing.assert_allclose(episode.action[:32], towards_first[:32], atol=1e-6)
-    assert np.abs(episode.action[:32] - towards_answer[:32]).max() > 0.05
+    executed = np.abs(episode.action[:32] - towards_first[:32])
+    assert np.mean(executed) < 0.005 and np.max(executed) < 0.05, (np.mean(executed), np.max(executed))
+    assert np.abs(episode.action[:32] - towards_answer[:32]).max() > 0.2
     assert len(episode.action) > 32 + 40 and episode.images["front"].shape[0] == len(episode.action)
 
 

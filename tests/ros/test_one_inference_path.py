@@ -52,12 +52,12 @@ def eval_path_calls(robot) -> list:
     from chatvla2.policy.loading import close_policy
     from chatvla2.sim.commands import make_policy
     from chatvla2.sim.env import SimConfig, TaskEnv
-    from chatvla2.sim.evaluation import run_policy_episode
+    from chatvla2.sim.episode import run_episode
 
     env = TaskEnv(robot, SimConfig(image_height_px=224, image_width_px=224))
     policy = Recorder(make_policy(MODEL, env, robot, "sync"))  # what `chatvla2 eval --mode sync` builds
     try:
-        run_policy_episode(env, policy, "math", 100003, "heldout", max_steps=24, execute_steps=8)
+        run_episode(env, policy, "math", 100003, "heldout", max_steps=24, query_every_steps=8)
     finally:
         close_policy(policy.policy)
         env.close_renderer()

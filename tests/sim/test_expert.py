@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from chatvla2.sim.baselines import RandomPolicy
-from chatvla2.sim.evaluation import run_policy_episode, summarize
+from chatvla2.sim.episode import run_episode, summarize
 from chatvla2.sim.expert import ExpertPolicy, plan_expert_actions
 
 
@@ -30,14 +30,14 @@ def test_grasped_card_is_the_answer_and_only_it_rises(env):
 
 def test_expert_policy_through_the_evaluation_loop(env):
     policy = ExpertPolicy(env)
-    result = run_policy_episode(env, policy, "math", 5, "heldout", max_steps=100, execute_steps=8)
+    result = run_episode(env, policy, "math", 5, "heldout", max_steps=100, query_every_steps=8)
     assert result.success, result.reason
     assert result.reasoning == result.expected_reasoning
 
 
 def test_random_policy_stays_in_limits_and_is_reported(env):
     policy = RandomPolicy(env.robot, seed=3)
-    results = [run_policy_episode(env, policy, "math", s, "train", max_steps=24, execute_steps=8) for s in (1, 2)]
+    results = [run_episode(env, policy, "math", s, "train", max_steps=24, query_every_steps=8) for s in (1, 2)]
     summary = summarize(results)
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
     assert sum(summary["failures"].values()) == 2 - sum(r.success for r in results)
@@ -64,8 +64,8 @@ def test_habit_policy_lifts_its_place_whatever_the_answer_and_eval_breaks_it_dow
     from chatvla2.sim.baselines import HabitPolicy
 
     policy = HabitPolicy(env, place=0)
-    right = run_policy_episode(env, policy, "math", seed_with_answer_place("heldout", 0), "heldout", max_steps=100)
-    wrong = run_policy_episode(env, policy, "math", seed_with_answer_place("heldout", 1), "heldout", max_steps=100)
+    right = run_episode(env, policy, "math", seed_with_answer_place("heldout", 0), "heldout", max_steps=100)
+    wrong = run_episode(env, policy, "math", seed_with_answer_place("heldout", 1), "heldout", max_steps=100)
     assert right.success, right.reason
     assert not wrong.success and wrong.reason.startswith("lifted wrong card"), wrong.reason
     assert "first from the left" in wrong.reasoning

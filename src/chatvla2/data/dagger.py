@@ -2,10 +2,12 @@
 
 Behaviour cloning only ever sees the expert's own states; a policy that drifts (the arm hovering
 between two cards, the gripper closed on nothing) meets states nobody labelled. Here the policy
-runs the scene closed loop with evaluation's own loop (`run_policy_episode`) until the
+runs the scene closed loop with the evaluators' one loop (`sim.episode.run_episode`, through the
+controller core) until the
 hand-over step, drawn by the seed from `HANDOVER_STEPS`; the expert then plans from wherever the arm
 is (`plan_expert_actions` starts from the current joints and gripper) and finishes the episode.
-The file keeps the whole run: the policy's rows are a true record (its targets in /action) and
+The file keeps the whole run: the policy's rows are a true record (the commands the controller
+executed, in /action) and
 `first_labelled_step` says where the expert's labels begin, so training learns only the recovery.
 An episode whose policy already succeeded before the hand-over holds nothing to correct and is not
 written; `success` is the expert's outcome from the hand-over state (stage 2 uses successful ones).
@@ -31,14 +33,14 @@ def record_dagger_episode(env, policy, task: str, seed: int, split: str, handove
     """Run `policy` for `handover` control steps, then the expert from that state; None when the
     policy succeeded first (nothing to correct) or the expert cannot plan from where it stopped."""
     from chatvla2.data.recording import StepRecorder
-    from chatvla2.sim.evaluation import run_policy_episode
+    from chatvla2.sim.episode import run_episode
     from chatvla2.sim.expert import plan_expert_actions
 
     if handover < 1:
         raise ValueError(f"the hand-over step must be at least 1, got {handover}")
     recorder = StepRecorder(env)
-    driven = run_policy_episode(env, policy, task, seed, split, max_steps=handover, execute_steps=execute_steps,
-                                before_step=recorder.record)
+    driven = run_episode(env, policy, task, seed, split, max_steps=handover, query_every_steps=execute_steps,
+                         before_step=recorder.record)
     if driven.success:
         return None
     try:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.contact_sheet import contact_sheet, save_png, save_video
     from chatvla2.sim.env import SimConfig, TaskEnv
-    from chatvla2.sim.evaluation import run_policy_episode, summarize
+    from chatvla2.sim.episode import run_episode, summarize
     from chatvla2.sim.scenes import ORDINALS
 
     robot = load_robot_spec(args.robot)
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     keep_every = 8 if (args.contact_sheet or args.save_video) else 0
     results = []
     for i in tqdm(range(args.episodes), desc=f"eval {args.policy}", unit="ep"):
-        result = run_policy_episode(env, policy, args.task, args.seed + i, args.split, args.max_steps,
-                                    args.execute_steps, keep_frames_every=keep_every if i < 6 else 0)
+        result = run_episode(env, policy, args.task, args.seed + i, args.split, max_steps=args.max_steps,
+                             query_every_steps=args.execute_steps, keep_frames_every=keep_every if i < 6 else 0)
         results.append(result)
         verdict = "success" if result.success else f"FAIL ({result.reason})"
         tqdm.write(f"seed {result.seed}: {verdict} after {result.steps} steps | reasoning: "

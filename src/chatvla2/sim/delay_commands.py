@@ -1,7 +1,7 @@
 """`chatvla2 delay-table`: latest vs ensemble vs rtc chunk execution under injected inference delay.
 
 For every delay setting (control steps of 0.1 s; "2+-1" = 2 on average, 1 to 3 drawn uniformly)
-and execution mode, the same held-out math scenes run through `sim.delayed_execution` with the
+and execution mode, the same held-out math scenes run through `sim.episode.run_episode` with the
 model in the runtime's sync mode (RTC on for 'rtc', its delay floor = the injected delay, the
 most it can be: the runtime cannot see a delay that is injected, a robot's floor covers transport
 the same way). Writes a Markdown table + JSON, and a PNG of one joint's targets and commands
@@ -42,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from chatvla2.control.controller import ControllerConfig
+    from dataclasses import replace
+
     from chatvla2.control.robot import load_robot_spec
     from chatvla2.policy.loading import close_policy, load_policy
     from chatvla2.policy.realtime_chunking import RtcConfig
     from chatvla2.policy.runtime import RuntimeConfig
-    from chatvla2.sim.delayed_execution import run_delayed_episode
+    from chatvla2.sim.episode import controller_config_from_params, run_episode
     from chatvla2.sim.env import SimConfig, TaskEnv
 
     torch.set_num_threads(1)
@@ -59,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
         for mode in args.modes:
             rtc = RtcConfig(min_delay_steps=high, max_delay_steps=high) if mode == "rtc" else None
             policy = load_policy(args.model, robot, RuntimeConfig(mode="sync", rtc=rtc))
-            config = ControllerConfig(control_period_s=0.01, execution_mode="latest" if mode == "rtc" else mode,
-                                      chunk_timeout_s=1.0, dry_run=False)
+            config = replace(controller_config_from_params(), execution_mode="latest" if mode == "rtc" else mode)
             rng = np.random.default_rng(0)
             episodes = []
             for index in tqdm(range(args.episodes), desc=f"delay {delay_text} {mode}", unit="ep"):
-                episodes.append(run_delayed_episode(env, policy, config, args.seed + index, "heldout",
-                                                    lambda: rng.integers(low, high + 1), args.max_steps))
+                episodes.append(run_episode(env, policy, "math", args.seed + index, "heldout", config,
+                                            lambda: rng.integers(low, high + 1), args.max_steps,
+                                            query_every_steps=2, trace=True))
             close_policy(policy)
             examples[(delay_text, mode)] = episodes[0]
             rows.append({"delay_steps": delay_text, "mode": mode, "episodes": len(episodes),

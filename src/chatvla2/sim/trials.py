@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chatvla2.sim.contact_sheet import contact_sheet, save_png
+from chatvla2.sim.episode import episode_over
 
 
 def ground_truth(scene) -> str:
@@ -25,7 +26,7 @@ def ground_truth(scene) -> str:
 def trial_over(outcome: tuple[bool, str], time_s: float, limit_s: float) -> bool:
     """Success, a wrong card lifted (no way back), or the simulated time is up."""
     success, reason = outcome
-    return success or reason.startswith("lifted wrong card") or time_s >= limit_s
+    return episode_over(success, reason) or time_s >= limit_s
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The evaluation table: policies x {held-out math, card-swap} in the MuJoCo simulator.
 
-Runs every policy (expert, random, model directories) through `chatvla2.sim.evaluation`'s
+Runs every policy (expert, random, model directories) through `chatvla2.sim.episode`'s
 closed loop, the same one `chatvla2 eval` uses, and reports per policy:
 - reasoning correct: the policy's reasoning on the episode's first observation equals the scene's
   annotation exactly (reading the board, computing the answer, locating the card); first, because
@@ -81,7 +81,7 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
     from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.commands import make_policy
     from chatvla2.sim.env import SimConfig, TaskEnv
-    from chatvla2.sim.evaluation import run_policy_episode
+    from chatvla2.sim.episode import run_episode
 
     robot = load_robot_spec("franka_fr3")
     env = TaskEnv(robot, SimConfig(image_height_px=image_size, image_width_px=image_size))
@@ -94,7 +94,8 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
         scores.failures[split] = {}
         scores.by_place[split] = {}
         for index in tqdm(range(episodes), desc=f"{name} {split}", unit="ep"):
-            result = run_policy_episode(env, policy, "math", seed + index, split, max_steps, execute_steps)
+            result = run_episode(env, policy, "math", seed + index, split, max_steps=max_steps,
+                                 query_every_steps=execute_steps)
             correct = policy.first == result.expected_reasoning
             scores.episodes[split] += 1
             scores.successes[split] += int(result.success)

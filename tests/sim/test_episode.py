@@ -1,4 +1,5 @@
-"""Chunk execution under injected delay through the real controller core (sim/delayed_execution.py)."""
+"""The one episode loop (sim/episode.py): chunks through the real controller core, under injected
+inference delay, with the delay table's smoothness figures."""
 from collections import Counter
 
 import numpy as np
@@ -6,14 +7,15 @@ import pytest
 
 from chatvla2.control.controller import ControllerConfig
 from chatvla2.sim.delay_commands import markdown, parse_delay
-from chatvla2.sim.delayed_execution import DelayedEpisode, run_delayed_episode
+from chatvla2.sim.episode import EpisodeResult, controller_config_from_params, run_episode
 from chatvla2.sim.expert import ExpertPolicy
 
 
 @pytest.mark.parametrize("delay", [0, 3])
 def test_the_expert_still_succeeds_when_its_chunks_arrive_late(env, delay):
     config = ControllerConfig(control_period_s=0.01, execution_mode="ensemble", chunk_timeout_s=1.0, dry_run=False)
-    episode = run_delayed_episode(env, ExpertPolicy(env), config, 5, "train", lambda: delay, max_steps=120)
+    episode = run_episode(env, ExpertPolicy(env), "math", 5, "train", config, lambda: delay, max_steps=120,
+                          query_every_steps=2, trace=True)
     assert episode.success, episode.reason
     assert episode.targets.shape == episode.commands.shape and episode.targets.shape[1] == 8
     assert len(episode.switch_ticks) >= 5 and episode.rejections == 0
@@ -26,10 +28,10 @@ def test_switch_metrics_see_a_jump_and_ignore_smooth_motion():
     smooth = np.linspace(0.0, 0.5, ticks)[:, None] * np.ones(8)
     jumped = smooth.copy()
     jumped[30:, 0] += 0.2  # a 0.2 rad step at tick 30, where a chunk took over
-    episode = DelayedEpisode(False, "", jumped, jumped, [30], 0, Counter())
+    episode = EpisodeResult("math", 0, "train", False, "", 5, "", "", targets=jumped, commands=jumped, switch_ticks=[30])
     assert episode.switch_jump_rad() == pytest.approx(0.2 + 0.5 / 49, abs=1e-9)
     assert episode.switch_acceleration() == pytest.approx(0.2 / 0.01 ** 2, rel=1e-6)
-    calm = DelayedEpisode(False, "", smooth, smooth, [30], 0, Counter())
+    calm = EpisodeResult("math", 0, "train", False, "", 5, "", "", targets=smooth, commands=smooth, switch_ticks=[30])
     assert calm.switch_jump_rad() == pytest.approx(0.5 / 49) and calm.switch_acceleration() < 1e-6
     assert calm.command_jerk_rms() < 1e-6 < episode.command_jerk_rms()
 
