@@ -87,8 +87,10 @@ def check_limits(commands, robot, config: dict) -> dict:
     period = 1.0 / config["control_rate_hz"]
     allowed = np.minimum(config["max_step_rad"], config["velocity_scale"] * robot.velocity_max_rad_s * period)
     violations = int(np.sum(steps > allowed + 1e-9))
+    where = sorted({int(i) for i in np.argwhere(steps > allowed + 1e-9)[:, 0]})
     return {"commands": len(arm), "largest_step_rad": float(steps.max()) if len(steps) else 0.0,
-            "limit_violations": violations}
+            "limit_violations": violations,
+            "violating_steps": [(i, arm[i].round(4).tolist(), arm[i + 1].round(4).tolist()) for i in where[:3]]}
 
 
 def stop_and_measure(probe: Probe, setpoints) -> tuple[float, float]:

@@ -42,8 +42,10 @@ def test_model_trial_in_mujoco_reports_outcome_and_saves_strip(ros_domain, tmp_p
     result = subprocess.run([str(BIN / "chatvla2"), "run", "--params", "config/sim_model.yaml", "--trials", "1",
                              "--trial-seconds", "5", "--out", str(tmp_path)], cwd=REPO,
                             capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # `run --trials` exits 1 when a trial fails (5 s is too short to finish one: it says so)
+    picked = "1/1 trials picked the right card" in out
+    assert result.returncode == (0 if picked else 1), out + result.stderr
     assert "trial 1/1: heldout scene, seed 100000 (ground truth: board shows" in out, out
     assert "instruction: pick up the card that shows the answer" in out
     assert "  reasoning: " in out, out + result.stderr

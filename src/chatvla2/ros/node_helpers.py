@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import difflib
+import faulthandler
+import os
 import signal
+import sys
 import threading
 from typing import Any, Callable
 
@@ -41,6 +44,16 @@ def unknown_parameter_problem(node: Node) -> str | None:
         nearest = difflib.get_close_matches(name, declared, n=1)
         hints.append(f"'{name}'" + (f" (did you mean '{nearest[0]}'?)" if nearest else ""))
     return f"{node.get_name()}: unknown parameter {', '.join(hints)}; declared: {', '.join(sorted(declared))}"
+
+
+TEARDOWN_LIMIT_S = 15.0  # s: a teardown that takes longer is stuck (a launcher would SIGKILL it)
+
+
+def teardown_stuck() -> None:
+    """Dump every thread's stack (what blocked the teardown) and end the process with status 3."""
+    print(f"teardown took more than {TEARDOWN_LIMIT_S:.0f} s; thread stacks:", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os._exit(3)
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
@@ -89,6 +102,10 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         # threads are being joined). SIGKILL still ends a teardown that hangs.
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop_signal, signal.SIG_IGN)
+        watchdog = threading.Timer(TEARDOWN_LIMIT_S, teardown_stuck)
+        watchdog.daemon = True
+        watchdog.start()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        watchdog.cancel()

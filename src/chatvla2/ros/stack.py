@@ -29,7 +29,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from chatvla2.ros.arm_controller_node import ArmControllerNode
+from chatvla2.ros.arm_controller_node import ArmControllerNode, start_controller
 from chatvla2.ros.camera_node import CameraNode
 from chatvla2.ros.conversions import time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
@@ -138,12 +138,14 @@ class ComposedStack:
                 instruction = self.sim_arm.arm.scene.instruction
             else:
                 self.nodes.append(CameraNode())
-            self.nodes.append(ArmControllerNode())
+            controller = ArmControllerNode()
+            self.nodes.append(controller)
             inference = InferenceNode()
             self.nodes.append(inference)
             self.monitor = StackMonitor(instruction, done=self.done, **monitor_options)
             self.nodes.append(self.monitor)
-            # The inference node is a lifecycle node; the stack is its lifecycle manager.
+            # Both are lifecycle nodes; the stack is their lifecycle manager, in main()'s order.
+            start_controller(controller)
             start_inference(inference)
             for node in self.nodes:
                 self.executor.add_node(node)
