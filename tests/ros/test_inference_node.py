@@ -237,7 +237,7 @@ def test_first_chunk_after_configure_comes_at_steady_state_speed(rig_factory, mo
     """Configure warms the shipped model up, so the first chunk after activation costs what the
     first chunk after any later activation costs (each waits for a fresh reasoning)."""
     rig = rig_factory(policy="models/chatvla2-tiny", runtime_mode=mode, torch_threads=0,
-                      warm_up_image_size_px=[48, 64])
+                      warm_up_image_size_px=[48, 64], max_observation_age_s=30.0)  # timed, never dropped
     assert rig.node.trigger_configure() == SUCCESS
     report = rig.node.warm_up_report
     assert report is not None and len(report.round_s) == 2, "configure must warm the policy up"
@@ -325,3 +325,25 @@ def test_a_compressed_camera_drives_the_model_to_the_same_chunk_as_the_raw_frame
         chunks[transport] = np.array([p.positions for p in rig.chunks[0].points])  # (H, A)
         assert rig.node.trigger_deactivate() == SUCCESS
     np.testing.assert_allclose(chunks["compressed"], chunks["raw"], atol=1e-6)
+
+
+def test_a_chunk_that_comes_back_too_late_is_dropped_not_published(rig_factory):
+    """A chunk older than max_observation_age_s when the model finishes would only be refused by the
+    controller's gate: the node drops it and counts it (late_chunk_drops)."""
+    rig = rig_factory(max_observation_age_s=0.1)
+    assert rig.node.trigger_configure() == SUCCESS
+    policy = rig.node.policy
+    fast = policy.infer
+
+    def slow(observation):
+        time.sleep(0.25)
+        return fast(observation)
+
+    policy.infer = slow
+    assert rig.node.trigger_activate() == SUCCESS
+    rig.run(2.0)
+    assert not rig.chunks, "a chunk 0.25 s late went out"
+    assert int(values(rig.last_status())["late_chunk_drops"]) >= 3
+    policy.infer = fast
+    rig.run(1.0)
+    assert rig.chunks, "chunks flow again once the model answers in time"

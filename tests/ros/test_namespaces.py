@@ -3,6 +3,7 @@ and namespace:=right, each node started as the launch file says): each arm follo
 a stop in one namespace freezes only that arm, and no stack topic is left outside them."""
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -59,11 +60,13 @@ def test_two_namespaced_stacks_do_not_see_each_other(rclpy_context, node_process
     stop = probe.create_publisher(Empty, "/left/chatvla/stop", STOP_QOS_PROBE)
     assert spin_until(rclpy_context, probe, lambda: stop.get_subscription_count() == 1, 10.0), \
         "exactly the left controller listens to /left/chatvla/stop"
-    sent = probe.get_clock().now().nanoseconds * 1e-9  # the setpoints' stamps are on this clock
     stop.publish(Empty())
-    spin_until(rclpy_context, probe, lambda: False, 2.0)
-    left = [p for t, p in commands["left"] if t > sent + 0.03]  # one period + delivery
-    right = [p for t, p in commands["right"] if t > sent + 0.03]
+    assert spin_until(rclpy_context, probe, lambda: "STOP (topic)" in node_processes.log("left_arm_controller"), 10.0)
+    stopped_s = float(re.search(r"\[(\d+\.\d+)\] \[left\.arm_controller\]: STOP \(topic\)",
+                                node_processes.log("left_arm_controller")).group(1))  # ROS time, as the stamps
+    spin_until(rclpy_context, probe, lambda: False, 1.5)
+    left = [p for t, p in commands["left"] if t > stopped_s + 0.011]  # from the next period on
+    right = [p for t, p in commands["right"] if t > stopped_s + 0.011]
     assert left and all(np.array_equal(p, left[0]) for p in left), "the left arm did not freeze"
     assert right and np.ptp(np.stack(right), axis=0).max() > 1e-4, "the right arm stopped with the left"
     assert "STOP (topic)" in node_processes.log("left_arm_controller")

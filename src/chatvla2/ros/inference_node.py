@@ -17,10 +17,11 @@ configure loads the new policy); a parameter-file key the node does not declare 
 Each new frame of the first camera in `camera_names` triggers one observation built from the
 newest frame of every camera and the newest robot state; the robot state is assembled from the
 JointState topics in `joint_state_topics` by the robot's one state path
-(chatvla2/control/robot_state.py: franka_ros2's two finger joints become the opening); anything older than
-`max_observation_age_s` is dropped, never queued. The chunk is published stamped with the
-observation time. Model errors (exceptions, NaN/Inf) are reported on /diagnostics and no chunk is
-published for that frame. With `autostart` (default true) `main()` configures and activates the
+(chatvla2/control/robot_state.py: franka_ros2's two finger joints become the opening); anything
+older than `max_observation_age_s` is dropped, never queued. The chunk is published stamped with
+the observation time; a chunk that comes back older than `max_observation_age_s` is dropped and
+counted (`late_chunk_drops`), never published for the controller to refuse. Model errors
+(exceptions, NaN/Inf) are reported on /diagnostics and no chunk is published for that frame. With `autostart` (default true) `main()` configures and activates the
 node itself, so a plain `ros2 run` or launch infers without a lifecycle manager.
 """
 from __future__ import annotations
@@ -111,6 +112,7 @@ class InferenceNode(LifecycleNode):
         self.worker: threading.Thread | None = None
         self.running = threading.Event()
         self.first_chunk_logged = False
+        self.late_chunks = 0
         self.reasoning_pub = self.create_lifecycle_publisher(String, "chatvla/reasoning", COMMAND_QOS)
         # The same text with a header stamped by the observation it answers (= the chunk's stamp),
         # so a bag or a live view can match reasoning, chunk and frame.
@@ -303,10 +305,17 @@ class InferenceNode(LifecycleNode):
             return
         if not self.running.is_set():
             return
+        age_s = self.now_s() - observation.stamp_s
+        if age_s > self.max_observation_age_s:
+            # Too late to act on (the controller's gate would refuse it): drop it here, counted. The
+            # first answer after activation waits for a whole reasoning; the next frames are fast.
+            self.late_chunks += 1
+            self.get_logger().info(f"chunk dropped: it answers an observation {age_s:.3f} s old, more than "
+                                   f"max_observation_age_s {self.max_observation_age_s} s", throttle_duration_sec=5.0)
+            return
         self.reasoning_pub.publish(String(data=output.reasoning))
         self.reasoning_stamped_pub.publish(self.stamped_reasoning(output.reasoning, observation))
         self.chunk_pub.publish(chunk_to_trajectory(chunk))
-        age_s = self.now_s() - observation.stamp_s
         self.stats.chunk(age_s)
         if not self.first_chunk_logged:
             self.first_chunk_logged = True
@@ -341,6 +350,7 @@ class InferenceNode(LifecycleNode):
                   "latency_p99_ms": f"{snapshot.latency_p99_s * 1e3:.1f}",
                   "stale_drops": buffer.stale if buffer else 0,
                   "superseded_drops": buffer.superseded if buffer else 0,
+                  "late_chunk_drops": self.late_chunks,
                   "model_errors": snapshot.model_errors, "last_error": snapshot.last_error,
                   "policy": self.policy_spec, "runtime_mode": self.runtime_mode}
         status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
