@@ -19,10 +19,6 @@ from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 from ros_testing import REPO, spin_until
 
 PARAMS = str(REPO / "config" / "sim.yaml")
-# The controller's stop and heartbeat subscriptions are reliable; match them.
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-
-STOP_QOS_PROBE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class Probe:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from arm_probe import stack_probe
 from ros_testing import REPO, NodeProcesses
 
 
@@ -47,3 +48,11 @@ def franka_msgs_env():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def stack(rclpy_context, node_processes, ros_domain):
+    """A running simulated arm + arm controller (config/sim.yaml) and the operator's probe on it."""
+    probe = stack_probe(rclpy_context, node_processes, ros_domain)
+    yield probe
+    probe.node.destroy_node()

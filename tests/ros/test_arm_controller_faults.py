@@ -14,17 +14,11 @@ from trajectory_msgs.msg import JointTrajectory
 from chatvla2.control.chunk import ActionChunk
 from chatvla2.ros.conversions import chunk_to_trajectory
 
-from arm_probe import stack_probe, wait_for_log
+from arm_probe import wait_for_log
 from ros_testing import REPO, spin_until
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def stack(rclpy_context, node_processes, ros_domain):
-    probe = stack_probe(rclpy_context, node_processes, ros_domain)
-    yield probe
-    probe.node.destroy_node()
 
 
 def test_killed_inference_holds_within_one_timeout_and_stop_freezes_next_period(stack, node_processes, tmp_path):

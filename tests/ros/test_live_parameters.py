@@ -16,17 +16,10 @@ from chatvla2.control.chunk import ActionChunk
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.ros.conversions import chunk_to_trajectory
 
-from arm_probe import stack_probe
 from ros_testing import BIN, spin_until
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def stack(rclpy_context, node_processes, ros_domain):
-    probe = stack_probe(rclpy_context, node_processes, ros_domain)
-    yield probe
-    probe.node.destroy_node()
 ROBOT = load_robot_spec("franka_fr3")
 V_MAX_J1 = ROBOT.velocity_max_rad_s[0]
 

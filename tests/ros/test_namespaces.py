@@ -4,7 +4,6 @@ a stop in one namespace freezes only that arm, and no stack topic is left outsid
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from trajectory_msgs.msg import JointTrajectory
 from chatvla2.ros.conversions import time_to_seconds
 from chatvla2.ros.qos import COMMAND_QOS
 
-from arm_probe import STOP_QOS_PROBE
 from launch_xml import plan
 from ros_testing import REPO, spin_until
 
@@ -57,7 +55,7 @@ def test_two_namespaced_stacks_do_not_see_each_other(rclpy_context, node_process
     for ns in ("left", "right"):
         assert {f"/{ns}/joint_states", f"/{ns}/cameras/front/image_raw", f"/{ns}/chatvla/reasoning"} <= topics
 
-    stop = probe.create_publisher(Empty, "/left/chatvla/stop", STOP_QOS_PROBE)
+    stop = probe.create_publisher(Empty, "/left/chatvla/stop", COMMAND_QOS)
     assert spin_until(rclpy_context, probe, lambda: stop.get_subscription_count() == 1, 10.0), \
         "exactly the left controller listens to /left/chatvla/stop"
     stop.publish(Empty())

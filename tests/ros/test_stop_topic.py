@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from std_msgs.msg import Empty
 
-from arm_probe import STOP_QOS_PROBE, stack_probe
+from chatvla2.ros.qos import COMMAND_QOS
+
+from arm_probe import stack_probe
 from ros_testing import REPO, spin_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +33,7 @@ def moving(probe, seconds: float = 0.3) -> bool:
 def test_stop_topic_freezes_the_arm_from_the_next_period(rclpy_context, node_processes, ros_domain, tmp_path):
     probe = stack_probe(rclpy_context, node_processes, ros_domain)
     start_chunk_source(node_processes, tmp_path)
-    stop = probe.node.create_publisher(Empty, "/chatvla/stop", STOP_QOS_PROBE)
+    stop = probe.node.create_publisher(Empty, "/chatvla/stop", COMMAND_QOS)
     assert spin_until(probe.context, probe.node, lambda: stop.get_subscription_count() > 0 and moving(probe), 30.0), \
         node_processes.log("arm_controller_node")
     sent = time.monotonic()
@@ -49,7 +51,7 @@ def test_stop_topic_freezes_the_arm_from_the_next_period(rclpy_context, node_pro
 def test_missing_heartbeat_holds_the_arm_within_its_timeout(rclpy_context, node_processes, ros_domain, tmp_path):
     probe = stack_probe(rclpy_context, node_processes, ros_domain, "-p", "heartbeat_timeout_s:=0.3")
     start_chunk_source(node_processes, tmp_path)
-    heartbeat = probe.node.create_publisher(Empty, "/chatvla/heartbeat", STOP_QOS_PROBE)
+    heartbeat = probe.node.create_publisher(Empty, "/chatvla/heartbeat", COMMAND_QOS)
     assert spin_until(probe.context, probe.node, lambda: heartbeat.get_subscription_count() > 0, 10.0)
     log = lambda: node_processes.log("arm_controller_node")  # noqa: E731
     last_beat_s, moving_since = 0.0, None

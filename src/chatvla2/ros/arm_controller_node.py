@@ -26,7 +26,6 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Empty
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -49,8 +48,6 @@ SAFETY_FIELDS = ("velocity_scale", "acceleration_scale", "max_step_rad")
 # Hold reasons worth one log line when they start (the filter's clamping is counted, not logged).
 HOLD_REASONS = ("no chunk to play", "chunk timeout", "joint state stale", "stop latched", "workspace box",
                 "heartbeat lost")
-# Stop and heartbeat messages must not be lost: reliable, a few kept for a late subscriber match.
-STOP_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class ArmControllerNode(LifecycleNode):
@@ -125,11 +122,11 @@ class ArmControllerNode(LifecycleNode):
         # Raw bytes: an oversized chunk is refused by its length, never deserialized in the loop's thread.
         self.resources = [
             self.create_subscription(JointTrajectory, self.topics["chunks"], self.on_chunk_bytes, COMMAND_QOS, raw=True),
-            self.create_subscription(Empty, self.topics["stop"], self.on_stop_message, STOP_QOS),
+            self.create_subscription(Empty, self.topics["stop"], self.on_stop_message, COMMAND_QOS),
             self.create_timer(self.config.control_period_s, self.on_tick)]
         if self.config.heartbeat_timeout_s > 0:
             self.resources.append(self.create_subscription(
-                Empty, self.topics["heartbeat"], lambda _msg: self.core.on_heartbeat(self.now_s()), STOP_QOS))
+                Empty, self.topics["heartbeat"], lambda _msg: self.core.on_heartbeat(self.now_s()), COMMAND_QOS))
         self.would_command_pub = self.create_publisher(JointTrajectory, "~/would_command", COMMAND_QOS)
         self.resources.append(self.would_command_pub)
         self.get_logger().info("configured: DRY-RUN, publishing ~/would_command and sending nothing until "

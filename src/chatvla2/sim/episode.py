@@ -43,25 +43,22 @@ def episode_over(success: bool, reason: str) -> bool:
     return success or reason.startswith("lifted wrong card")
 
 
+# arm_controller_node parameter -> ControllerConfig field; the dataclasses' defaults are the node's.
+TOP_FIELDS = ("chunk_timeout_s", "joint_state_timeout_s", "execution_mode", "ensemble_decay", "handover_s",
+              "actuation_latency_s", "resume_tolerance_rad")
+GATE_FIELDS = tuple(GateConfig.__dataclass_fields__)
+SAFETY_FIELDS = tuple(SafetyConfig.__dataclass_fields__)
+
+
 def controller_config_from_params(path: str | Path | None = None, node: str = "arm_controller") -> ControllerConfig:
     """The ControllerConfig a ROS parameter file gives the arm controller node (its
     `/**/arm_controller` or `arm_controller` section), with the node's defaults elsewhere."""
     path = Path(path) if path is not None else config_dir() / EVALUATION_PARAMS
     sections = yaml.safe_load(path.read_text()) or {}
     values = sections.get(f"/**/{node}", sections.get(node, {})).get("ros__parameters", {})
-    get = lambda key, default: values.get(key, default)  # noqa: E731  (the node's defaults)
-    return ControllerConfig(
-        control_period_s=1.0 / get("control_rate_hz", 100.0), chunk_timeout_s=get("chunk_timeout_s", 0.5),
-        joint_state_timeout_s=get("joint_state_timeout_s", 0.2), execution_mode=get("execution_mode", "latest"),
-        ensemble_decay=get("ensemble_decay", 0.01), handover_s=get("handover_s", 0.2),
-        actuation_latency_s=get("actuation_latency_s", 0.0), resume_tolerance_rad=get("resume_tolerance_rad", 0.05),
-        gate=GateConfig(max_observation_age_s=get("max_observation_age_s", 1.0),
-                        future_tolerance_s=get("future_tolerance_s", 0.05),
-                        max_first_jump_rad=get("max_first_jump_rad", 0.3)),
-        safety=SafetyConfig(position_margin_rad=get("position_margin_rad", 0.05),
-                            velocity_scale=get("velocity_scale", 1.0),
-                            acceleration_scale=get("acceleration_scale", 1.0),
-                            max_step_rad=get("max_step_rad", 0.05)))
+    pick = lambda fields: {key: values[key] for key in fields if key in values}  # noqa: E731
+    return ControllerConfig(control_period_s=1.0 / values.get("control_rate_hz", 100.0), **pick(TOP_FIELDS),
+                            gate=GateConfig(**pick(GATE_FIELDS)), safety=SafetyConfig(**pick(SAFETY_FIELDS)))
 
 
 @dataclass
