@@ -18,12 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
+
+# The probe keeps every setpoint: DDS's own threads queue them while this process is busy (a
+# depth-10 queue lost ~50 setpoints in a 0.5 s stall on the loaded 2-core machine, which read
+# as a 0.40 rad jump the arm never got).
+EVERY_SETPOINT_QOS = QoSProfile(depth=100000, history=HistoryPolicy.KEEP_LAST,
+                                reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 from launch_xml import plan
 from ros_testing import REPO, spin_until
@@ -45,10 +52,10 @@ class Probe:
         self.chunks, self.would, self.commands, self.states = [], [], [], []
         self.node.create_subscription(JointTrajectory, "/chatvla/action_chunk", self.chunks.append, COMMAND_QOS)
         self.node.create_subscription(JointTrajectory, "/arm_controller/would_command",
-                                      lambda m: self.would.append(m), COMMAND_QOS)
+                                      lambda m: self.would.append(m), EVERY_SETPOINT_QOS)
         if command_topic:
             self.node.create_subscription(JointTrajectory, command_topic,
-                                          lambda m: self.commands.append((time.monotonic(), m)), COMMAND_QOS)
+                                          lambda m: self.commands.append((time.monotonic(), m)), EVERY_SETPOINT_QOS)
         self.node.create_subscription(JointState, "/joint_states", self.states.append, SENSOR_QOS)
 
     def until(self, predicate, timeout_s: float) -> bool:
@@ -153,9 +160,12 @@ def test_franka_launch_runs_the_shipped_model_against_franka_ros2(
     if not fake_hardware:
         assert probe.until(lambda: {"gripper_stop": True} in events(peer_log), 5.0), events(peer_log)
     gripper_goals = [e for e in events(peer_log) if "goal" in e]
+    node_processes.stop("franka_ros2")
+    arm_record = next(e for e in events(peer_log) if e.get("summary"))  # what the arm itself got
     print(f"\nfranka ({'fake hardware' if fake_hardware else 'hand'}): chunks {chunks_made}, {figures}, "
           f"stop latency {stop_latency_s * 1e3:.1f} ms (service round trip {round_trip_s * 1e3:.1f} ms), gripper goals {gripper_goals}, exit codes {codes}")
     assert figures["limit_violations"] == 0, figures
+    assert arm_record["largest_step_rad"] <= config["max_step_rad"] + 1e-3, arm_record
 
 
 def test_franka_width_comes_from_the_finger_joints_franka_ros2_publishes(
