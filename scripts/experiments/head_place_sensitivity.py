@@ -25,7 +25,7 @@ PLACES = ("1st", "2nd", "3rd")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
-    parser.add_argument("--episodes-dir", default="runs/data/math_train_v4")
+    parser.add_argument("--episodes-dir", default="runs/data/math_train")
     parser.add_argument("--frames", type=int, nargs="+", default=[0, 10, 20])
     parser.add_argument("--every", type=int, default=10, help="use every n-th episode")
     args = parser.parse_args()

@@ -28,10 +28,10 @@ stage() {  # CONFIG OUT_DIR [--set KEY=VALUE ...]: one training stage, logged to
 
 chain() {  # NAME OVERRIDE: stages 1, 1b, 1c and 2 with one model override
     local name=$1 override=$2 run=runs/ablation_${1//-/_}
-    stage tiny_v4_stage1.yaml "${run}_1" --set "$override"
-    stage tiny_v4_stage1b.yaml "${run}_1b" --set model.init_from="${run}_1/final"
-    stage tiny_v6_stage1c.yaml "${run}_1c" --set model.init_from="${run}_1b/final"
-    stage tiny_v6_stage2.yaml "${run}_2" --set model.init_from="${run}_1c/final"
+    stage tiny_stage1a_cotrain.yaml "${run}_1" --set "$override"
+    stage tiny_stage1b_counterfactual_rows.yaml "${run}_1b" --set model.init_from="${run}_1/final"
+    stage tiny_stage1c_balanced_places.yaml "${run}_1c" --set model.init_from="${run}_1b/final"
+    stage tiny_stage2a_head.yaml "${run}_2" --set model.init_from="${run}_1c/final"
     evaluate "$name" "${run}_2/final"
 }
 
@@ -47,14 +47,14 @@ names=("$@")
 for name in "${names[@]}"; do
     case $name in
         no-reasoning-following)
-            stage tiny_v6_stage2.yaml runs/ablation_no_reasoning_following --set model.fresh_head=true \
+            stage tiny_stage2a_head.yaml runs/ablation_no_reasoning_following --set model.fresh_head=true \
                 --set model.reasoning_following=false
             evaluate "$name" runs/ablation_no_reasoning_following/final ;;
         no-upcycling) chain "$name" model.upcycle_experts=false ;;
         static-moe) chain "$name" model.moe_kind=static ;;
         dense-ffn) chain "$name" model.moe_kind=dense ;;
         stage-2-only)
-            stage tiny_v6_stage2.yaml runs/ablation_stage2_only --set model.init_from=null \
+            stage tiny_stage2a_head.yaml runs/ablation_stage2_only --set model.init_from=null \
                 --set model.dense_backbone=models/qwen2vl-tiny-base
             evaluate "$name" runs/ablation_stage2_only/final ;;
         *) echo "unknown ablation '$name'" >&2; exit 2 ;;

@@ -65,18 +65,22 @@ class ActionHeadConfig:
     mlp_ratio: float = 4.0
     reasoning_following: bool = True
     # Every block also cross-attends to the VLM's token states (prompt tokens; the reasoning's too
-    # in the reasoning half), not only to their means (action_head.py, "Token attention").
+    # in the reasoning half), not only to their means (action_head.py, "Token attention"). Not in
+    # the shipped recipe; kept: a head variant for robots whose target the locator cannot point at.
     token_attention: bool = False
     # False: the AdaLN conditions leave the pooled embeddings out (timestep and state only), so a
     # token-attention head reads the VLM through its tokens alone (it cannot take the means' shortcut).
+    # Kept with token_attention, which it only modifies.
     pooled_embeddings: bool = True
     # A target locator (target_locator.py) points at the image token of the card the reasoning names
-    # and reads its table position; the head's reasoning condition adds that position.
+    # and reads its table position; the head's reasoning condition adds that position. The shipped
+    # tiny model has one (stage 2b adds it); off by default because the paper's design has none.
     target_locator: bool = False
     # What the locator's pointer query is built from: "clause", the learned attention over the whole
     # reasoning; or "digit-and-place", only the digit and the place word its last clause names (read
     # from the clause by two classifiers, teacher-forced in training), so the pointer cannot see
-    # the rest of the reasoning, e.g. whether the named card is the board's answer.
+    # the rest of the reasoning, e.g. whether the named card is the board's answer. The shipped model
+    # uses digit-and-place; "clause" stays the default of a locator added without a query (tests).
     locator_query: str = "clause"
     train_timesteps: int = 100
     inference_steps: int = 10

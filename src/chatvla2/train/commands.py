@@ -1,11 +1,11 @@
 """`chatvla2 train --stage N --config FILE`: one entry point for a CPU, a GPU or torchrun DDP.
 
-    chatvla2 train --stage 1 --config config/train/tiny_stage1.yaml
-    torchrun --nproc_per_node 8 -m chatvla2.cli train --stage 1 --config config/train/paper_stage1.yaml
+    chatvla2 train --stage 1 --config config/train/tiny_stage1a_cotrain.yaml
+    torchrun --nproc_per_node 8 -m chatvla2.cli train --stage 1 --config config/train/paper_stage1_fsdp.yaml
     chatvla2 train --stage 1 --config ... --resume auto          # continue from the latest checkpoint
     chatvla2 train --stage 2 --config ... --set optim.lr=1e-4    # dotted overrides, YAML values
     chatvla2 eval-table --episodes 20 --out docs/eval.md expert=expert random=random ours=models/chatvla2-tiny
-    chatvla2 pretrain --config config/train/tiny_base_stage0.yaml --resume auto   # stage 0: the dense base
+    chatvla2 pretrain --config config/train/tiny_stage0a_reading.yaml --resume auto   # stage 0: the dense base
     chatvla2 train-curves --out models/chatvla2-tiny/training_curves.png runs/a/metrics.jsonl ...
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run_train(args) -> int:
 
 
 def add_pretrain_arguments(parser) -> None:
-    add_run_arguments(parser, "stage-0 YAML (config/train/tiny_base_stage0.yaml)")
+    add_run_arguments(parser, "stage-0 YAML (config/train/tiny_stage0a_reading.yaml)")
 
 
 def run_pretrain(args) -> int:

@@ -15,7 +15,7 @@ and counts exact answers per question kind; `final/` is a directory that transfo
 `Qwen2VLForConditionalGeneration.from_pretrained` and `PreTrainedTokenizerFast.from_pretrained`
 load as they are, and that `model.dense_backbone` upcycles into the MoE model.
 
-    chatvla2 pretrain --config config/train/tiny_base_stage0.yaml --resume auto
+    chatvla2 pretrain --config config/train/tiny_stage0a_reading.yaml --resume auto
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ SIM_PROBES = {"what numbers": "sim_row", "which card": "sim_which", "what does t
 
 @dataclass
 class PretrainConfig:
-    out_dir: str = "runs/tiny_base_stage0"
+    out_dir: str = "runs/tiny_stage0a"
     steps: int = 20000  # optimizer steps in total (a resumed run continues to this number)
     batch_size: int = 32
     lr: float = 5e-4  # peak; linear warm-up then cosine decay to lr * min_lr_ratio

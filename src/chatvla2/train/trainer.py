@@ -62,19 +62,19 @@ def build_model(config: TrainConfig, resume_dir: Path | None) -> ChatVLA2Model:
                                      image_crops=base.image_crops)
 
 
+# `model.<field>` overrides of the action head's config (train/config.py ModelSection), by name.
+HEAD_OVERRIDES = ("reasoning_following", "token_attention", "pooled_embeddings", "target_locator", "locator_query")
+
+
+def head_overrides(config: TrainConfig) -> dict:
+    return {name: getattr(config.model, name) for name in HEAD_OVERRIDES if getattr(config.model, name) is not None}
+
+
 def override_config(base, config: TrainConfig) -> None:
+    """A fresh model's config with the training config's `model.*` overrides."""
     if config.model.moe_kind is not None:
         base.moe = dataclasses.replace(base.moe, kind=config.model.moe_kind)
-    if config.model.reasoning_following is not None:
-        base.action_head = dataclasses.replace(base.action_head, reasoning_following=config.model.reasoning_following)
-    if config.model.token_attention is not None:
-        base.action_head = dataclasses.replace(base.action_head, token_attention=config.model.token_attention)
-    if config.model.pooled_embeddings is not None:
-        base.action_head = dataclasses.replace(base.action_head, pooled_embeddings=config.model.pooled_embeddings)
-    if config.model.target_locator is not None:
-        base.action_head = dataclasses.replace(base.action_head, target_locator=config.model.target_locator)
-    if config.model.locator_query is not None:
-        base.action_head = dataclasses.replace(base.action_head, locator_query=config.model.locator_query)
+    base.action_head = dataclasses.replace(base.action_head, **head_overrides(config))
     if config.model.locator_loss_weight is not None:
         base.locator_loss_weight = config.model.locator_loss_weight
     if config.model.image_crops is not None:
@@ -82,20 +82,12 @@ def override_config(base, config: TrainConfig) -> None:
 
 
 def replace_head(model: ChatVLA2Model, config: TrainConfig) -> None:
-    """`model.fresh_head`: a randomly initialised action head (with the `reasoning_following`
-    override, if any) on the checkpoint's VLM, e.g. a head ablation trained in stage 2 on the very
-    VLM the full model was trained with."""
+    """`model.fresh_head`: a randomly initialised action head (with the head overrides, if any) on
+    the checkpoint's VLM, e.g. a head ablation trained in stage 2 on the very VLM the full model
+    was trained with."""
     from chatvla2.model.action_head import ReasoningFollowingHead
 
-    head = model.config.action_head
-    if config.model.reasoning_following is not None:
-        head = dataclasses.replace(head, reasoning_following=config.model.reasoning_following)
-    if config.model.token_attention is not None:
-        head = dataclasses.replace(head, token_attention=config.model.token_attention)
-    if config.model.target_locator is not None:
-        head = dataclasses.replace(head, target_locator=config.model.target_locator)
-    if config.model.locator_query is not None:
-        head = dataclasses.replace(head, locator_query=config.model.locator_query)
+    head = dataclasses.replace(model.config.action_head, **head_overrides(config))
     model.config.action_head = head
     model.head = ReasoningFollowingHead(head, model.config.text_hidden_size).to(model.device)
 
