@@ -20,7 +20,7 @@ from chatvla2.control.robot import load_robot_spec
 from chatvla2.sim.env import SimConfig, TaskEnv
 from chatvla2.sim.commands import make_policy
 from chatvla2.sim.episode import run_episode
-from chatvla2.sim.scenes import CARD_SLOT_Y_M
+from chatvla2.sim.tasks.math_cards import CARD_SLOT_Y_M
 
 FIRST_SEED = 100000
 

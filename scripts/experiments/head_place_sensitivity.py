@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from chatvla2.model.checkpoint import load_pretrained
-from chatvla2.sim.scenes import card_place_text, card_row_text
+from chatvla2.sim.tasks.math_cards import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet
 from chatvla2.train.stages import ROW_CLAUSE, frame_embeddings, freeze_vlm, robot_batch
 

@@ -22,7 +22,8 @@ from chatvla2.control.robot import load_robot_spec
 from chatvla2.model.checkpoint import load_pretrained
 from chatvla2.model.crop_views import parse_crop_views
 from chatvla2.sim.env import SimConfig, TaskEnv
-from chatvla2.sim.scenes import CARD_SLOT_Y_M, ORDINALS
+from chatvla2.sim.scenes import ORDINALS
+from chatvla2.sim.tasks.math_cards import CARD_SLOT_Y_M
 from chatvla2.train.locator_targets import card_token, image_token_grids, table_position_m
 
 FIRST_SEED = 100000

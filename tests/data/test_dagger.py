@@ -11,7 +11,7 @@ from chatvla2.data.episodes import EpisodeFileError, check_episode, read_episode
 from chatvla2.sim.baselines import HabitPolicy
 from chatvla2.sim.env import SimConfig, TaskEnv
 from chatvla2.sim.expert import ExpertPolicy, plan_expert_actions
-from chatvla2.sim.scenes import sample_math_scene
+from chatvla2.sim.tasks.math_cards import sample_math_scene
 from chatvla2.train.samples import RobotTrainingSet
 
 

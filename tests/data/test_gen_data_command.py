@@ -27,7 +27,7 @@ def test_gen_data_reading_split_is_for_image_text_only(tmp_path, capsys):
 
 def test_named_card_episodes_lift_the_card_their_reasoning_names(tmp_path, capsys):
     from chatvla2.data.episodes import read_episode
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
     from chatvla2.train.stages import names_other_card
 
     code = main(["gen-data", "--task", "math", "--lift", "any-card", "--episodes", "4", "--out", str(tmp_path),
@@ -55,7 +55,7 @@ def test_named_card_episodes_need_the_math_task(tmp_path, capsys):
 
 def test_answer_place_filter_keeps_the_samplers_scenes_with_that_place():
     from chatvla2.data.commands import seeds_with_answer_place
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
 
     seeds = seeds_with_answer_place("train", 5000, 12, "third")
     assert len(seeds) == 12 and seeds == sorted(set(seeds)) and seeds[0] >= 5000
@@ -70,7 +70,7 @@ def test_answer_place_filter_keeps_the_samplers_scenes_with_that_place():
 def test_rightmost_card_episodes_lift_the_card_in_the_slot_no_training_answer_holds(tmp_path, capsys):
     from chatvla2.data.commands import seeds_with_rightmost_card
     from chatvla2.data.episodes import read_episode
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
     from chatvla2.sim.splits import CARDSWAP_SLOT
     from chatvla2.train.stages import names_other_card
 

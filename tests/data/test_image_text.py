@@ -79,7 +79,7 @@ def test_reasoning_from_text_is_the_robots_reasoning_word_for_word():
     from collections import Counter
 
     from chatvla2.data.image_text import reasoning_text_pairs
-    from chatvla2.sim.scenes import math_reasoning
+    from chatvla2.sim.tasks.math_cards import math_reasoning
     from chatvla2.sim.splits import all_equations
 
     pairs = reasoning_text_pairs(3000)

@@ -54,7 +54,7 @@ def test_habitual_place_is_where_training_answers_lie_most_often():
 
 
 def seed_with_answer_place(split: str, place: int) -> int:
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
 
     return next(s for s in range(100000, 100200)
                 if (scene := sample_math_scene(s, split)).cards.index(scene.answer_card) == place)

@@ -3,7 +3,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from chatvla2.sim import splits
-from chatvla2.sim.scenes import CARD_SLOT_Y_M, REACH_M, ROBOT_BASE_POS_M, sample_scene
+from chatvla2.sim.scenes import REACH_M, ROBOT_BASE_POS_M, sample_scene
+from chatvla2.sim.tasks.math_cards import CARD_SLOT_Y_M
 
 
 def test_equation_splits_are_disjoint_and_cover_everything():

@@ -48,7 +48,7 @@ def write_scene_episode(path: Path, seed: int, named_place: int | None = None, s
     """An episode whose seed, split and reasoning are those of the real train-split scene (random
     pixels): what the target locator's ground truth is rebuilt from. `named_place`: a named-card
     episode lifting the card at that place instead of the answer."""
-    from chatvla2.sim.scenes import math_reasoning, sample_math_scene
+    from chatvla2.sim.tasks.math_cards import math_reasoning, sample_math_scene
 
     scene = sample_math_scene(seed, "train")
     digits = [c.digit for c in scene.cards]

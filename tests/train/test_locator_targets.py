@@ -10,7 +10,7 @@ import torch
 from chatvla2.control.robot import load_robot_spec
 from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.sim.env import SimConfig, TaskEnv, front_camera_fraction
-from chatvla2.sim.scenes import sample_math_scene
+from chatvla2.sim.tasks.math_cards import sample_math_scene
 from chatvla2.train.locator_targets import (card_token, image_token_grids, named_card, normalised_position,
                                             table_position_m)
 

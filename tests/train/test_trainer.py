@@ -373,7 +373,7 @@ def test_stage2_trains_a_target_locator_on_each_episodes_named_card(tiny_config,
 
 
 def test_a_digit_and_place_locator_gets_each_named_cards_digit_and_place_and_mismatched_pooled_reasoning(tiny_config, scene_episode, tmp_path):
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
 
     folder = tmp_path / "scenes"
     folder.mkdir()

@@ -21,6 +21,7 @@ from chatvla2.control.robot import RobotSpec
 from chatvla2.data import episodes
 from chatvla2.data.bag_reader import StackRecording, with_robot_states
 from chatvla2.data.replay import DEFAULT_INSTRUCTION, latest_before
+from chatvla2.sim.tasks import guess_task
 
 
 @dataclass
@@ -34,12 +35,6 @@ class EpisodeArrays:
     images: dict[str, np.ndarray]        # camera -> (T, H, W, 3) uint8
     action_source: str
     dropped: Counter = field(default_factory=Counter)
-
-
-def _guess_task(instruction: str) -> str:
-    """The two task families of the project; arithmetic in the instruction means the math game."""
-    words = instruction.lower()
-    return "math" if any(k in words for k in ("equation", "math", "sum", "answer", "+", "=")) else "placement"
 
 
 def _joint_state_at(recording: StackRecording, times: np.ndarray, names: tuple[str, ...], t_s: float):
@@ -144,7 +139,7 @@ def write_episode(episode: EpisodeArrays, path: Path, robot: RobotSpec, bag: Pat
     """Write through chatvla2.data.episodes (the one definition of the layout), plus provenance."""
     steps = np.diff(episode.stamps_s)
     written = episodes.write_episode(path, episodes.Episode(
-        task=task or _guess_task(episode.instruction), instruction=episode.instruction,
+        task=task or guess_task(episode.instruction), instruction=episode.instruction,
         reasoning=episode.reasoning, success=success, seed=seed, split=split,
         control_dt_s=float(np.median(steps)) if len(steps) else 0.0, joint_names=robot.command_names,
         qpos=episode.qpos, qvel=episode.qvel, images=episode.images, action=episode.action))

@@ -87,8 +87,10 @@ def run_replay(args: argparse.Namespace) -> int:
 def add_bag2dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bags", type=Path, nargs="+", help="rosbag2 directories or .mcap files")
     parser.add_argument("--out", type=Path, required=True, help="folder for episode_XXXXXX.hdf5 files")
-    parser.add_argument("--task", choices=["math", "placement"], default=None,
-                        help="task attribute (default: guessed from the instruction)")
+    from chatvla2.sim.tasks import task_names
+
+    parser.add_argument("--task", choices=task_names(), default=None,
+                        help="task attribute (default: guessed from the instruction's words)")
     parser.add_argument("--split", default="train", help="split attribute of the episodes")
     parser.add_argument("--failed", action="store_true", help="mark the episodes as unsuccessful")
     parser.add_argument("--no-reasoning", action="store_true", help="leave the reasoning attribute empty")

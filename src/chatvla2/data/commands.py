@@ -7,8 +7,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=("math", "placement", "qa"),
-                        help="episodes of a task, or image-text QA files from both tasks' scenes")
+    from chatvla2.sim.commands import add_task_argument
+
+    add_task_argument(parser, extra=("qa",), help="episodes of a task, or image-text QA files from the tasks' scenes")
     parser.add_argument("--episodes", type=int, required=True, help="how many files to write")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--split", default="train", choices=("train", "heldout", "cardswap", "reading"),
@@ -59,10 +60,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.handover_steps is not None:
         raise ValueError("--handover-steps chooses when a --dagger-policy hands over: give a policy")
     if args.task == "qa":
-        tasks = ["math" if i % 2 == 0 or args.split == "reading" else "placement" for i in range(args.episodes)]
-        split_of = {"math": args.split, "placement": "train" if args.split == "cardswap" else args.split}
-        jobs = [EpisodeJob(t, args.seed + i, split_of[t], args.out, args.image_size, question_answers=True)
-                for i, t in enumerate(tasks)]
+        # The registered tasks in turn, each on the split where it has it (else its training split).
+        from chatvla2.sim.tasks import get_task, task_names
+
+        cycle = [name for name in task_names() if args.split in get_task(name).splits] or list(task_names())
+        tasks = [cycle[i % len(cycle)] for i in range(args.episodes)]
+        jobs = [EpisodeJob(t, args.seed + i, args.split if args.split in get_task(t).splits else "train", args.out,
+                           args.image_size, question_answers=True) for i, t in enumerate(tasks)]
     else:
         if args.answer_place is not None and args.lift == "rightmost-card":
             raise ValueError("--answer-place and --lift rightmost-card both choose the seeds: use one")
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
 def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str) -> list[int]:
     """The first `count` seeds from `first_seed` whose math scene has its answer at `place` in the row.
     A split that (almost) never puts its answer there is an error, not an endless search."""
-    from chatvla2.sim.scenes import ORDINALS, sample_math_scene
+    from chatvla2.sim.scenes import ORDINALS
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
 
     seeds, seed, last_seed = [], first_seed, first_seed + 100 * count + 1000
     while len(seeds) < count:
@@ -111,7 +116,7 @@ def seeds_with_answer_place(split: str, first_seed: int, count: int, place: str)
 
 def seeds_with_rightmost_card(split: str, first_seed: int, count: int) -> list[int]:
     """The first `count` seeds from `first_seed` whose math scene has a card in the rightmost slot."""
-    from chatvla2.sim.scenes import sample_math_scene
+    from chatvla2.sim.tasks.math_cards import sample_math_scene
     from chatvla2.sim.splits import CARDSWAP_SLOT
 
     seeds, seed = [], first_seed

@@ -27,28 +27,15 @@ import numpy as np
 
 from chatvla2.data.episode_dataset import episode_paths
 from chatvla2.data.episodes import EpisodeFileError
-from chatvla2.sim import scenes, splits
+from chatvla2.sim import splits
+from chatvla2.sim.tasks import task_of
+from chatvla2.sim.tasks.math_cards import CARD_COUNT, card_place_text, card_row_text, math_reasoning
 
 LOG = logging.getLogger(__name__)
 
 
 def scene_questions(scene) -> list[tuple[str, str]]:
-    if isinstance(scene, scenes.MathScene):
-        e = scene.equation
-        pairs = [("what does the board say?", e.text)]
-        if scene.split != splits.READING_SPLIT:  # a reading board's result is not a single digit
-            pairs.append((f"what is {e.text}?", str(e.result)))
-        for i, card in enumerate(scene.cards):
-            pairs.append((f"which card shows {card.digit}?", f"the {scenes.ORDINALS[i]} from the left"))
-            pairs.append((f"what number is on the {scenes.ORDINALS[i]} card from the left?", str(card.digit)))
-        pairs.append(("what numbers are on the cards, left to right?", " ".join(str(c.digit) for c in scene.cards)))
-        return pairs
-    pairs = [(f"where is the {name}?", f"the {name} is {scene.ordinal(name)} from the left")
-             for name in ("toy", "cup", "plate")]
-    for ref in ("cup", "plate"):
-        side = "left" if scene.positions_m["toy"][1] > scene.positions_m[ref][1] else "right"
-        pairs.append((f"is the toy left or right of the {ref}?", side))
-    return pairs
+    return task_of(scene).questions(scene)
 
 
 def arithmetic_pairs() -> list[tuple[str, str]]:
@@ -62,8 +49,8 @@ def reasoning_text_pair(equation: splits.Equation, digits) -> tuple[str, str]:
     the question, the answer is the reasoning itself, word for word as the robot writes it. What is
     left to learn from it is the rest of the chain: the sum, copying the row, finding the result in
     the row and naming its place, all in the assistant's own words (where the robot needs it)."""
-    question = f"the board says {equation.text} and {scenes.card_row_text(digits)}; which card shows the answer?"
-    return question, scenes.math_reasoning(equation, digits)
+    question = f"the board says {equation.text} and {card_row_text(digits)}; which card shows the answer?"
+    return question, math_reasoning(equation, digits)
 
 
 def reasoning_text_pairs(count: int = 20000, seed: int = 0, heldout_rows: bool = False) -> list[tuple[str, str]]:
@@ -85,16 +72,16 @@ def reasoning_text_pairs(count: int = 20000, seed: int = 0, heldout_rows: bool =
 def card_rows(heldout: bool = False) -> tuple[tuple[int, ...], ...]:
     """Rows of three different digits, split 4:1 by their index among all 720: the fifth
     (`heldout`) is kept for probes, the rest for training (stage-0 lookups, reasoning facts)."""
-    return tuple(row for index, row in enumerate(itertools.permutations(range(10), scenes.CARD_COUNT))
+    return tuple(row for index, row in enumerate(itertools.permutations(range(10), CARD_COUNT))
                  if (index % 5 == 0) == heldout)
 
 
 def card_place_pair(row: tuple[int, ...], place: int) -> tuple[str, str]:
-    """One text-only card-place lookup, in the math reasoning's own words (scenes.card_row_text,
+    """One text-only card-place lookup, in the math reasoning's own words (card_row_text,
     the place clause): "the cards say 2 7 5; where is the card 7?" -> "the card 7 is second from
     the left"."""
     digit = row[place]
-    return f"{scenes.card_row_text(row)}; where is the card {digit}?", scenes.card_place_text(row, digit)
+    return f"{card_row_text(row)}; where is the card {digit}?", card_place_text(row, digit)
 
 
 def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np.ndarray,

@@ -87,7 +87,7 @@ class StepRecorder:
 def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "answer") -> Episode:
     """Reset `env`, run the scripted expert, store what each camera saw before every action."""
     from chatvla2.sim.expert import plan_expert_actions
-    from chatvla2.sim.scenes import math_reasoning
+    from chatvla2.sim.tasks.math_cards import lifted_cards, math_reasoning
 
     if lift not in LIFTS:
         raise ValueError(f"unknown lift '{lift}': use one of {', '.join(LIFTS)}")
@@ -103,7 +103,7 @@ def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "an
     if digit is None:
         success, reasoning = env.outcome()[0], scene.reasoning
     else:
-        success = env.lifted_cards() == [digit]
+        success = lifted_cards(env) == [digit]
         reasoning = math_reasoning(scene.equation, [c.digit for c in scene.cards], named=digit)
     return Episode(task=task, instruction=scene.instruction, reasoning=reasoning, success=success,
                    seed=seed, split=split, control_dt_s=env.config.control_dt_s,

@@ -25,6 +25,7 @@ from chatvla2.ros.image_conversion import array_to_image_msg
 from chatvla2.ros.node_helpers import declare, run_node
 from chatvla2.ros.qos import COMMAND_QOS, SENSOR_QOS
 from chatvla2.sim.kinematic_arm import KinematicArm
+from chatvla2.sim.tasks import task_names
 
 
 class SimArmNode(Node):
@@ -61,7 +62,7 @@ class SimArmNode(Node):
         size = declare(self, "image_size_px", 224, "Square camera image size")
         self.cameras = list(declare(self, "cameras", ["front", "wrist"], "Simulated cameras to publish"))
         camera_hz = declare(self, "camera_rate_hz", 10.0, "Camera frames per simulated second")
-        self.arm = MujocoArm(robot, declare(self, "task", "math", "math | placement"),
+        self.arm = MujocoArm(robot, declare(self, "task", "math", "A task of chatvla2.sim.tasks: " + " | ".join(task_names())),
                              declare(self, "seed", 0, "Scene seed"), declare(self, "split", "train", "Scene split"),
                              SimConfig(image_height_px=size, image_width_px=size, cameras=tuple(self.cameras)))
         self.frame_every = max(1, int(round(1.0 / (camera_hz * self.dt_s))))

@@ -16,6 +16,7 @@ from chatvla2.control.joint_order import columns_by_name
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation, PolicyOutput
 from chatvla2.sim import scenes
+from chatvla2.sim.tasks import math_cards
 
 
 class RandomPolicy:
@@ -49,8 +50,8 @@ class RandomPolicy:
 def answer_place_counts(split: str = "train", seeds: int = 4000) -> tuple[int, ...]:
     """How often the answer card is the 1st, 2nd, 3rd... card from the left over `seeds` scenes."""
     counts = Counter(scene.cards.index(scene.answer_card)
-                     for scene in (scenes.sample_math_scene(seed, split) for seed in range(seeds)))
-    return tuple(counts.get(place, 0) for place in range(scenes.CARD_COUNT))
+                     for scene in (math_cards.sample_math_scene(seed, split) for seed in range(seeds)))
+    return tuple(counts.get(place, 0) for place in range(math_cards.CARD_COUNT))
 
 
 def habitual_place(split: str = "train") -> int:
@@ -73,7 +74,7 @@ class HabitPolicy:
         from chatvla2.sim.expert import plan_expert_actions
 
         scene = self.env.scene
-        if not isinstance(scene, scenes.MathScene):
+        if scene.task != math_cards.TASK.name:
             raise ValueError("the habit baseline plays math scenes only")
         self.expert.plan = plan_expert_actions(self.env, scene.cards[self.place].digit)
 

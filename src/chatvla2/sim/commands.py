@@ -5,9 +5,19 @@ import argparse
 from pathlib import Path
 
 
+def add_task_argument(parser: argparse.ArgumentParser, required: bool = True, extra: tuple[str, ...] = (),
+                      help: str | None = None) -> None:
+    """`--task`, its choices read from the task registry (chatvla2.sim.tasks)."""
+    from chatvla2.sim.tasks import get_task, task_names
+
+    parser.add_argument("--task", required=required, choices=task_names() + extra, default=None if required else
+                        task_names()[0], help=help or "; ".join(f"{n}: {get_task(n).summary}" for n in task_names()))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, choices=("math", "placement"))
-    parser.add_argument("--split", default="heldout", choices=("train", "heldout", "cardswap"))
+    add_task_argument(parser)
+    parser.add_argument("--split", default="heldout", help="a split of the task's sampler (math: train, "
+                        "heldout, cardswap; placement: train, heldout)")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--policy", default="expert",
                         help="expert | random | habit (always the habitual training place) | a model directory")

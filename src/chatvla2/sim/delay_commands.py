@@ -29,8 +29,12 @@ def parse_delay(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from chatvla2.sim.commands import add_task_argument
+
     parser.add_argument("--model", default="models/chatvla2-tiny")
-    parser.add_argument("--episodes", type=int, default=6, help="held-out scenes per mode and delay")
+    add_task_argument(parser, required=False)
+    parser.add_argument("--split", default="heldout")
+    parser.add_argument("--episodes", type=int, default=6, help="scenes per mode and delay")
     parser.add_argument("--seed", type=int, default=100000)
     parser.add_argument("--delays", nargs="+", default=list(DELAYS), help="control steps of 0.1 s, e.g. 2 or 2+-1")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             rng = np.random.default_rng(0)
             episodes = []
             for index in tqdm(range(args.episodes), desc=f"delay {delay_text} {mode}", unit="ep"):
-                episodes.append(run_episode(env, policy, "math", args.seed + index, "heldout", config,
+                episodes.append(run_episode(env, policy, args.task, args.seed + index, args.split, config,
                                             lambda: rng.integers(low, high + 1), args.max_steps,
                                             query_every_steps=2, trace=True))
             close_policy(policy)

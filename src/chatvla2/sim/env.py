@@ -14,6 +14,7 @@ import numpy as np
 from chatvla2.control.robot import RobotSpec
 from chatvla2.policy.interface import Observation
 from chatvla2.sim import scenes
+from chatvla2.sim.tasks import task_of
 from chatvla2.sim.franka_mjcf import arm_actuator_xml, arm_body_xml
 
 ROBOT_BASE_POS_M = scenes.ROBOT_BASE_POS_M
@@ -128,9 +129,7 @@ class TaskEnv:
 
     @property
     def object_names(self) -> list[str]:
-        if isinstance(self.scene, scenes.MathScene):
-            return [f"card{c.digit}" for c in self.scene.cards]
-        return ["toy", "cup", "plate"]
+        return task_of(self.scene).object_names(self.scene)
 
     def body_pos(self, name: str) -> np.ndarray:
         return self.data.body(name).xpos.copy()
@@ -180,33 +179,9 @@ class TaskEnv:
                            joint_positions=self.qpos().astype(float),
                            instruction=self.scene.instruction, stamp_s=self.time_s)
 
-    def lifted_cards(self) -> list[int]:
-        """Digits of the math scene's cards whose centre rose at least `scenes.LIFT_SUCCESS_M`."""
-        return [c.digit for c in self.scene.cards
-                if self.body_pos(f"card{c.digit}")[2] - self.initial_body_pos[f"card{c.digit}"][2]
-                > scenes.LIFT_SUCCESS_M]
-
     def outcome(self) -> tuple[bool, str]:
-        """(success, reason) judged from the simulator's ground truth right now."""
-        if isinstance(self.scene, scenes.MathScene):
-            lifted = self.lifted_cards()
-            answer = self.scene.equation.result
-            if lifted == [answer]:
-                return True, "answer card lifted"
-            if lifted:
-                return False, f"lifted wrong card {lifted}"
-            return False, "no card lifted"
-        toy = self.body_pos("toy")
-        if toy[2] > 0.06:
-            return False, "toy not put down"
-        gripping = self.qpos()[7] < 2 * scenes.TOY_HALF_M + 0.01
-        if gripping and np.linalg.norm(self.data.site("tcp").xpos - toy) < 0.03:
-            return False, "toy still in the gripper"
-        if np.linalg.norm(toy[:2] - self.initial_body_pos["toy"][:2]) < 0.02:
-            return False, "toy not moved"
-        if scenes.placement_region_holds(self.scene, toy[:2]):
-            return True, "toy in region"
-        return False, "toy outside the named region"
+        """(success, reason) judged from the simulator's ground truth right now (the scene's task)."""
+        return task_of(self.scene).outcome(self)
 
     def close_renderer(self) -> None:
         if self.renderer is not None:

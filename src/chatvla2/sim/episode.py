@@ -31,6 +31,7 @@ from chatvla2.control.safety import SafetyConfig
 from chatvla2.paths import config_dir
 from chatvla2.policy.interface import Policy
 from chatvla2.sim.env import TaskEnv
+from chatvla2.sim.tasks import task_of
 
 TICKS_PER_STEP = 10  # controller periods (10 ms) per simulator control step (0.1 s)
 HOLDS = ("no chunk to play", "chunk timeout", "joint state stale", "no joint state yet")
@@ -156,7 +157,7 @@ def run_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split: str,
                              if k not in HOLDS and not k.startswith("rejected chunk")})
     return EpisodeResult(task=task, seed=seed, split=split, success=success, reason=reason, steps=step,
                          reasoning=reasoning, expected_reasoning=scene.reasoning,
-                         answer_place=scene.answer_place if task == "math" else None, frames=frames,
+                         answer_place=task_of(scene).answer_place(scene), frames=frames,
                          rejections=rejections, interventions=interventions,
                          targets=np.array(targets) if trace else None,
                          commands=np.array(commands) if trace else None, switch_ticks=switch_ticks)

@@ -10,33 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from chatvla2.policy.interface import Observation, PolicyOutput
-from chatvla2.sim import scenes
 from chatvla2.sim.env import TaskEnv
 from chatvla2.sim.ik import ArmIK
+from chatvla2.sim.tasks import task_of
 
-HOVER_M = 0.1  # approach height above a grasp
 CLOSED_M = 0.0  # the fingers squeeze with the servo's spring force
 IK_TOLERANCE_M = 0.005
-
-
-def _waypoints(env: TaskEnv, card_digit: int | None = None) -> list[tuple[np.ndarray, float, int]]:
-    """(TCP target (3,), gripper opening m, control steps to get there) for each segment.
-    A math scene's grasp goes to the card showing `card_digit` (default: the answer)."""
-    open_m = env.robot.gripper.width_max_m
-    scene = env.scene
-    if isinstance(scene, scenes.MathScene):
-        card = env.body_pos(f"card{scene.equation.result if card_digit is None else card_digit}")
-        grasp = card + [0.0, 0.0, 0.012]
-        above = grasp + [0.0, 0.0, HOVER_M]
-        return [(above, open_m, 22), (grasp, open_m, 10), (grasp, CLOSED_M, 6),
-                (grasp + [0.0, 0.0, 0.2], CLOSED_M, 14), (grasp + [0.0, 0.0, 0.2], CLOSED_M, 4)]
-    toy = env.body_pos("toy")
-    grasp = toy + [0.0, 0.0, 0.004]
-    place = np.append(scene.target_xy_m, grasp[2] + 0.01)
-    carry_z = [0.0, 0.0, HOVER_M + 0.04]
-    return [(grasp + carry_z, open_m, 20), (grasp, open_m, 9), (grasp, CLOSED_M, 6),
-            (grasp + carry_z, CLOSED_M, 10), (place + carry_z, CLOSED_M, 16), (place, CLOSED_M, 9),
-            (place, open_m, 5), (place + carry_z, open_m, 9)]
 
 
 def plan_expert_actions(env: TaskEnv, card_digit: int | None = None) -> np.ndarray:
@@ -47,7 +26,9 @@ def plan_expert_actions(env: TaskEnv, card_digit: int | None = None) -> np.ndarr
     tcp, _ = ik.tcp_pose(q)
     width = float(env.qpos()[7])
     rows = []
-    for target, target_width, steps in _waypoints(env, card_digit):
+    options = {} if card_digit is None else {"card_digit": card_digit}
+    waypoints = task_of(env.scene).expert_waypoints(env, env.robot.gripper.width_max_m, CLOSED_M, **options)
+    for target, target_width, steps in waypoints:
         start, start_width = tcp.copy(), width
         for k in range(1, steps + 1):
             s = 0.5 - 0.5 * np.cos(np.pi * k / steps)  # smooth start and stop

@@ -1,4 +1,5 @@
-"""The evaluation table: policies x {held-out math, card-swap} in the MuJoCo simulator.
+"""The evaluation table: policies x the task's evaluation splits in the MuJoCo simulator (math:
+held-out and card-swap; the splits come from the task registry, chatvla2.sim.tasks).
 
 Runs every policy (expert, random, model directories) through `chatvla2.sim.episode`'s
 closed loop, the same one `chatvla2 eval` uses, and reports per policy:
@@ -26,12 +27,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-SPLITS = ("heldout", "cardswap")
-
-
 @dataclass
 class PolicyScores:
     name: str
+    task: str = "math"
     mode: str = ""  # what ran: "sync runtime" / "async runtime" (models, via load_policy) or a class name
     episodes: dict[str, int] = field(default_factory=dict)
     successes: dict[str, int] = field(default_factory=dict)
@@ -76,33 +75,36 @@ def router_entropy(model, observations) -> tuple[list[float], float]:
 
 
 def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: int, execute_steps: int,
-                    image_size: int, mode: str = "sync", reasoning_every: int | None = None) -> PolicyScores:
+                    image_size: int, mode: str = "sync", reasoning_every: int | None = None,
+                    task: str = "math") -> PolicyScores:
     from chatvla2.control.robot import load_robot_spec
     from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.commands import make_policy
     from chatvla2.sim.env import SimConfig, TaskEnv
     from chatvla2.sim.episode import run_episode
+    from chatvla2.sim.tasks import get_task
 
     robot = load_robot_spec("franka_fr3")
     env = TaskEnv(robot, SimConfig(image_height_px=image_size, image_width_px=image_size))
     policy = FirstReasoning(make_policy(spec, env, robot, mode, reasoning_every))
-    scores = PolicyScores(name, mode=policy_mode(policy.policy))
+    scores = PolicyScores(name, task=task, mode=policy_mode(policy.policy))
     tqdm.write(f"{name}: {scores.mode}")
     first_observations = []
-    for split in SPLITS:
+    for split in get_task(task).eval_splits:
         scores.episodes[split] = scores.successes[split] = scores.reasoning_correct[split] = 0
         scores.failures[split] = {}
         scores.by_place[split] = {}
         for index in tqdm(range(episodes), desc=f"{name} {split}", unit="ep"):
-            result = run_episode(env, policy, "math", seed + index, split, max_steps=max_steps,
+            result = run_episode(env, policy, task, seed + index, split, max_steps=max_steps,
                                  query_every_steps=execute_steps)
             correct = policy.first == result.expected_reasoning
             scores.episodes[split] += 1
             scores.successes[split] += int(result.success)
             scores.reasoning_correct[split] += int(correct)
-            tally = scores.by_place[split].setdefault(result.answer_place, [0, 0])
-            tally[0] += int(result.success)
-            tally[1] += 1
+            if result.answer_place is not None:
+                tally = scores.by_place[split].setdefault(result.answer_place, [0, 0])
+                tally[0] += int(result.success)
+                tally[1] += 1
             if not result.success:
                 scores.failures[split][result.reason] = scores.failures[split].get(result.reason, 0) + 1
             first_observations.append(policy.first_observation)
@@ -127,25 +129,40 @@ def by_place_text(row: PolicyScores, split: str) -> str:
     return ", ".join(f"{names[place]} {won}/{count}" for place, (won, count) in sorted(row.by_place[split].items()))
 
 
+SPLIT_NAMES = {"heldout": "held-out", "cardswap": "card-swap", "train": "train"}
+
+
 def markdown_table(rows: list[PolicyScores]) -> str:
-    lines = ["| policy | reasoning correct (held-out) | math success (held-out) | held-out success by answer place "
-             "| reasoning correct (card-swap) | card-swap success | router entropy per layer (bits, max) |",
-             "|---|---|---|---|---|---|---|"]
+    """One row per policy: per split, reasoning correct and success (with the success by answer
+    place where the task has places), then the router entropy."""
+    splits = list(rows[0].episodes)
+    header, rule = ["policy"], ["---"]
+    for split in splits:
+        label = SPLIT_NAMES.get(split, split)
+        header += [f"reasoning correct ({label})", f"success ({label})"]
+        if any(row.by_place.get(split) for row in rows):
+            header.append(f"{label} success by answer place")
+    header.append("router entropy per layer (bits, max)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         entropy = ("n/a" if not row.router_entropy_bits else
                    ", ".join(f"{v:.2f}" for v in row.router_entropy_bits) + f" (max {row.max_entropy_bits:.2f})")
-        name = f"{row.name} ({row.mode})" if "runtime" in row.mode else row.name
-        lines.append(f"| {name} | {percent(row.reasoning_correct['heldout'], row.episodes['heldout'])} "
-                     f"| {percent(row.successes['heldout'], row.episodes['heldout'])} "
-                     f"| {by_place_text(row, 'heldout')} "
-                     f"| {percent(row.reasoning_correct['cardswap'], row.episodes['cardswap'])} "
-                     f"| {percent(row.successes['cardswap'], row.episodes['cardswap'])} | {entropy} |")
+        cells = [f"{row.name} ({row.mode})" if "runtime" in row.mode else row.name]
+        for split in splits:
+            cells += [percent(row.reasoning_correct[split], row.episodes[split]),
+                      percent(row.successes[split], row.episodes[split])]
+            if any(r.by_place.get(split) for r in rows):
+                cells.append(by_place_text(row, split))
+        lines.append("| " + " | ".join(cells + [entropy]) + " |")
     return "\n".join(lines)
 
 
 def add_arguments(parser) -> None:
     from chatvla2.sim.commands import add_mode_argument
 
+    from chatvla2.sim.commands import add_task_argument
+
+    add_task_argument(parser, required=False)
     parser.add_argument("policies", nargs="+",
                         help="NAME=SPEC pairs; SPEC: expert | random | habit | model directory")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per split and policy")
@@ -170,7 +187,7 @@ def run(args) -> int:
         if not spec:
             name, spec = item, item
         rows.append(evaluate_policy(spec, name, args.episodes, args.seed, args.max_steps, args.execute_steps,
-                                    args.image_size, args.mode, args.reasoning_every))
+                                    args.image_size, args.mode, args.reasoning_every, args.task))
     table = markdown_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")

@@ -25,7 +25,8 @@ from chatvla2.model.chatvla2 import ChatVLA2Model
 from chatvla2.model.crop_views import parse_crop_views
 from chatvla2.model.target_locator import LocatorTarget
 from chatvla2.sim.env import SimConfig, front_camera_fraction
-from chatvla2.sim.scenes import CARD_SLOT_Y_M, CARD_X_M, ORDINALS, Card, sample_math_scene
+from chatvla2.sim.scenes import ORDINALS
+from chatvla2.sim.tasks.math_cards import CARD_SLOT_Y_M, CARD_X_M, Card, sample_math_scene
 from chatvla2.train.samples import RobotTrainingSet
 from chatvla2.train.stages import PLACE_CLAUSE_START
 

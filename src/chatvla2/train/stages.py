@@ -24,7 +24,7 @@ from torch import nn
 from chatvla2.model.action_head import TokenContext
 from chatvla2.model.chatvla2 import ChatVLA2Model, masked_mean
 from chatvla2.model.target_locator import LocatorTarget, locator_loss, name_accuracy, pointer_accuracy
-from chatvla2.sim.scenes import card_place_text, card_row_text
+from chatvla2.sim.tasks.math_cards import card_place_text, card_row_text
 from chatvla2.train.samples import RobotTrainingSet, RobotSample, TextSample
 
 
