@@ -61,3 +61,17 @@ def test_missing_sdk_gives_an_actionable_error():
     # The SDK's binary module is built for CPython 3.12 and needs a CAN bus: not installed here.
     with pytest.raises(ImportError, match="pip install arx-r5-sdk"):
         make_single_arm("can0", 1)
+
+
+def test_connect_opens_the_sdk_arm_and_close_lets_it_go():
+    opened = []
+    driver = ArxR5Driver(ROBOT, None, open_arm=lambda: opened.append(FakeSingleArm(np.zeros(7))) or opened[-1])
+    assert opened == [] and driver.read_joint_state() is None, "making the driver opened the CAN bus"
+    driver.connect()
+    assert len(opened) == 1 and driver.read_joint_state() is not None
+    driver.close()
+    assert driver.read_joint_state() is None
+    driver.stop()  # nothing to hold once closed: no SDK call, no error
+    with pytest.raises(RuntimeError, match="before connect"):
+        driver.send_setpoint(np.zeros(7), 0.01)
+    assert opened[0].calls == []

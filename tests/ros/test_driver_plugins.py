@@ -37,7 +37,13 @@ LOOPBACK_MODULE = textwrap.dedent('''
         def __init__(self, node, robot, params):
             self.node, self.names = node, robot.command_names
             self.positions = np.asarray(robot.home_command, dtype=float)
-            self.params, self.setpoints, self.homed = params, [], 0
+            self.params, self.setpoints, self.homed, self.links = params, [], 0, []
+
+        def connect(self):
+            self.links.append("connect")
+
+        def close(self):
+            self.links.append("close")
 
         def read_joint_state(self):
             return JointReading(self.names, self.positions.copy(), node_now_s(self.node))
@@ -107,6 +113,7 @@ def test_a_driver_from_another_distribution_runs_the_controller(outside_distribu
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS  # configure makes the driver
         driver = node.driver
         assert type(driver).__name__ == "LoopbackArm" and driver.params == {"loopback_label": "bench 3"}
+        assert driver.links == ["connect"], "configure connects the driver once"
         spin(executor, lambda: node.core.measured is not None, 5.0)  # the first control periods read the arm
         assert enable.wait_for_service(timeout_sec=5.0)
         future = enable.call_async(Trigger.Request())
@@ -123,6 +130,9 @@ def test_a_driver_from_another_distribution_runs_the_controller(outside_distribu
             spin(executor, lambda: False, 0.2)
         assert len(driver.setpoints) > 50, "the controller sent setpoints to the plug-in's arm"
         assert driver.positions[0] - ROBOT.home_command[0] > 0.02, "the arm moved toward the chunk"
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert driver.links == ["connect", "close"] and node.driver is None, "cleanup closes the driver"
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -114,9 +114,12 @@ class ArmControllerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self.core = ArmController(self.robot, replace(self.config, dry_run=True))
-            self.driver = self.plugin.make(self, self.robot, self.driver_params)  # connects the hardware
+            self.driver = self.plugin.make(self, self.robot, self.driver_params)
+            self.driver.connect()  # the hardware link: topics and actions, or the CAN bus
         except (ImportError, OSError, ValueError, RuntimeError) as error:
             self.get_logger().error(f"configure failed: {error}")
+            if self.driver is not None:
+                self.driver.close()
             self.core = self.driver = None
             return TransitionCallbackReturn.FAILURE
         # Raw bytes: an oversized chunk is refused by its length, never deserialized in the loop's thread.
@@ -163,9 +166,7 @@ class ArmControllerNode(LifecycleNode):
         driver, self.driver = self.driver, None
         if driver is not None:
             driver.stop()
-            close = getattr(driver, "close", None)
-            if close is not None:
-                close()
+            driver.close()
         for resource in self.resources:
             destroy = {"Subscription": self.destroy_subscription, "Publisher": self.destroy_publisher,
                        "Timer": self.destroy_timer}[type(resource).__name__]

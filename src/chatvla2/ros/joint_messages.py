@@ -23,8 +23,14 @@ class RobotStateCache:
         self.assembler = RobotStateAssembler(robot)
         self.reading: JointReading | None = None
         self.problem = ""
-        for topic in [topics] if isinstance(topics, str) else topics:
-            node.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS)
+        self.subscriptions = [node.create_subscription(JointState, topic, self.on_joint_state, SENSOR_QOS)
+                              for topic in ([topics] if isinstance(topics, str) else topics)]
+
+    def close(self) -> None:
+        """Stop listening; the last reading is forgotten (nothing stale is served later)."""
+        for subscription in self.subscriptions:
+            self.node.destroy_subscription(subscription)
+        self.subscriptions, self.reading = [], None
 
     def on_joint_state(self, msg: JointState) -> None:
         now_s = node_now_s(self.node)

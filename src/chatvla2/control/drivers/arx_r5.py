@@ -27,17 +27,32 @@ def make_single_arm(can_port: str, arm_type: int) -> Any:
 
 
 class ArxR5Driver:
-    def __init__(self, robot: RobotSpec, arm: Any, gripper_open_readout: float = 5.03,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    """`arm`: an SDK SingleArm already open, or None with `open_arm` (e.g. `make_single_arm` on the
+    configured CAN port), which connect() calls; close() drops the SDK object, whose destructor
+    closes the CAN socket (SingleArm has no close method)."""
+
+    def __init__(self, robot: RobotSpec, arm: Any | None, gripper_open_readout: float = 5.03,
+                 clock: Callable[[], float] = time.monotonic, open_arm: Callable[[], Any] | None = None) -> None:
         if len(robot.joint_names) != 6:
             raise ValueError(f"arx_r5 driver needs a 6-joint robot description, {robot.name} has "
                              f"{len(robot.joint_names)}")
         if not gripper_open_readout > 0.0:
             raise ValueError(f"gripper_open_readout must be positive, got {gripper_open_readout}")
-        self.robot, self.arm, self.clock = robot, arm, clock
+        self.robot, self.arm, self.clock, self.open_arm = robot, arm, clock, open_arm
         self.readout_per_m = gripper_open_readout / robot.gripper.width_max_m
 
+    def connect(self) -> None:
+        if self.arm is None:
+            if self.open_arm is None:
+                raise RuntimeError("arx_r5 driver has neither an SDK arm nor a way to open one")
+            self.arm = self.open_arm()
+
+    def close(self) -> None:
+        self.arm = None
+
     def read_joint_state(self) -> JointReading | None:
+        if self.arm is None:
+            return None
         raw = np.asarray(self.arm.get_joint_positions(), dtype=float)
         if raw.shape != (7,):
             raise ValueError(f"ARX SingleArm.get_joint_positions returned {raw.shape[0]} values, expected 7")
@@ -45,6 +60,8 @@ class ArxR5Driver:
         return JointReading(self.robot.command_names, positions, self.clock())
 
     def send_setpoint(self, command: np.ndarray, period_s: float) -> None:
+        if self.arm is None:
+            raise RuntimeError("arx_r5 driver: send_setpoint before connect()")
         command = np.asarray(command, dtype=float)
         if command.shape != (7,) or not np.all(np.isfinite(command)):
             raise ValueError(f"arx_r5 setpoint must be 7 finite values, got {command}")
@@ -61,5 +78,7 @@ class ArxR5Driver:
 
     def stop(self) -> None:
         """Hold where the arm is now (joint position hold at the measured state)."""
+        if self.arm is None:
+            return
         raw = np.asarray(self.arm.get_joint_positions(), dtype=float)
         self.arm.set_joint_positions(raw[:6].tolist())

@@ -23,12 +23,26 @@ from chatvla2.ros.qos import SENSOR_QOS
 class PublishingArxR5Driver(ArxR5Driver):
     """The SDK driver, publishing each reading it makes (one per control period)."""
 
-    def __init__(self, node: Node, robot: RobotSpec, arm: Any, params: dict[str, Any]) -> None:
-        super().__init__(robot, arm, params["gripper_open_readout"], lambda: node_now_s(node))
-        self.publisher = node.create_publisher(JointState, params["joint_state_topic"], SENSOR_QOS)
+    def __init__(self, node: Node, robot: RobotSpec, params: dict[str, Any]) -> None:
+        super().__init__(robot, None, params["gripper_open_readout"], lambda: node_now_s(node),
+                         open_arm=lambda: make_single_arm(params["can_port"], params["arx_type"]))
+        self.node, self.topic = node, params["joint_state_topic"]
+        self.publisher = None
+
+    def connect(self) -> None:
+        super().connect()
+        self.publisher = self.node.create_publisher(JointState, self.topic, SENSOR_QOS)
+
+    def close(self) -> None:
+        super().close()
+        if self.publisher is not None:
+            self.node.destroy_publisher(self.publisher)
+        self.publisher = None
 
     def read_joint_state(self) -> JointReading | None:
         reading = super().read_joint_state()
+        if reading is None or self.publisher is None:
+            return reading
         msg = JointState(name=list(reading.names), position=np.asarray(reading.positions, dtype=float).tolist())
         msg.header.stamp = seconds_to_time(reading.received_s)
         self.publisher.publish(msg)
@@ -36,7 +50,7 @@ class PublishingArxR5Driver(ArxR5Driver):
 
 
 def make(node: Node, robot: RobotSpec, params: dict[str, Any]) -> ArxR5Driver:
-    return PublishingArxR5Driver(node, robot, make_single_arm(params["can_port"], params["arx_type"]), params)
+    return PublishingArxR5Driver(node, robot, params)
 
 
 PLUGIN = DriverPlugin(

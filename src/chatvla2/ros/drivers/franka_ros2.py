@@ -33,22 +33,40 @@ class FrankaRos2Driver:
         params = dict(params, grasp_force_n=limit_gripper_force(params["grasp_force_n"], robot.gripper.force_max_n))
         self.node, self.robot, self.params = node, robot, params
         self.arm_names = list(robot.joint_names)
-        self.joints = RobotStateCache(node, robot, list(params["joint_state_topics"]))
-        self.publisher = node.create_publisher(JointTrajectory, params["command_topic"], COMMAND_QOS)
-        namespace = params["gripper_action_namespace"].rstrip("/")
-        self.move = ActionClient(node, Move, f"{namespace}/move")
-        self.grasp = ActionClient(node, Grasp, f"{namespace}/grasp")
-        self.homing = ActionClient(node, Homing, f"{namespace}/homing")
-        self.gripper_stop = node.create_client(Trigger, f"{namespace}/stop")
+        self.joints: RobotStateCache | None = None
+        self.publisher = self.move = self.grasp = self.homing = self.gripper_stop = None
         self.last_arm: np.ndarray | None = None
         self.last_width_m: float | None = None
         self.period_s = 0.01
 
+    def connect(self) -> None:
+        """franka_ros2's joint states, the trajectory controller's topic, franka_gripper's actions."""
+        node, params = self.node, self.params
+        self.joints = RobotStateCache(node, self.robot, list(params["joint_state_topics"]))
+        self.publisher = node.create_publisher(JointTrajectory, params["command_topic"], COMMAND_QOS)
+        namespace = params["gripper_action_namespace"].rstrip("/")
+        self.move = ActionClient(node, self.Move, f"{namespace}/move")
+        self.grasp = ActionClient(node, self.Grasp, f"{namespace}/grasp")
+        self.homing = ActionClient(node, self.Homing, f"{namespace}/homing")
+        self.gripper_stop = node.create_client(Trigger, f"{namespace}/stop")
+
+    def close(self) -> None:
+        if self.joints is None:
+            return
+        self.joints.close()
+        self.node.destroy_publisher(self.publisher)
+        for action in (self.move, self.grasp, self.homing):
+            action.destroy()
+        self.node.destroy_client(self.gripper_stop)
+        self.joints = self.publisher = self.move = self.grasp = self.homing = self.gripper_stop = None
+
     def read_joint_state(self) -> JointReading | None:
         """Arm joints and the Hand's opening (sum of the finger joints); None until both are heard."""
-        return self.joints.reading
+        return None if self.joints is None else self.joints.reading
 
     def send_setpoint(self, command: np.ndarray, period_s: float) -> None:
+        if self.publisher is None:
+            raise RuntimeError("franka_ros2 driver: send_setpoint before connect()")
         command = np.asarray(command, dtype=float)
         self.last_arm, self.period_s = command[:-1], period_s
         self.publisher.publish(trajectory_point(self.arm_names, self.last_arm, period_s, self.node))
@@ -73,6 +91,8 @@ class FrankaRos2Driver:
     def stop(self) -> None:
         """Hold the last setpoint (the trajectory controller keeps a finished trajectory's last
         point) and stop the Hand through franka_gripper's ~/stop service."""
+        if self.publisher is None:
+            return
         if self.last_arm is not None:
             self.publisher.publish(trajectory_point(self.arm_names, self.last_arm, self.period_s, self.node))
         if self.gripper_stop.service_is_ready():

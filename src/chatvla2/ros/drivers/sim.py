@@ -17,16 +17,28 @@ from chatvla2.ros.qos import COMMAND_QOS
 
 class SimDriver:
     def __init__(self, node: Node, robot: RobotSpec, params: dict[str, Any]) -> None:
-        self.node, self.names = node, list(robot.command_names)
-        self.joints = RobotStateCache(node, robot, list(params["joint_state_topics"]))
-        self.publisher = node.create_publisher(JointTrajectory, params["command_topic"], COMMAND_QOS)
+        self.node, self.robot, self.params, self.names = node, robot, params, list(robot.command_names)
+        self.joints: RobotStateCache | None = None
+        self.publisher = None
         self.last: np.ndarray | None = None
         self.period_s = 0.01
 
+    def connect(self) -> None:
+        self.joints = RobotStateCache(self.node, self.robot, list(self.params["joint_state_topics"]))
+        self.publisher = self.node.create_publisher(JointTrajectory, self.params["command_topic"], COMMAND_QOS)
+
+    def close(self) -> None:
+        if self.joints is not None:
+            self.joints.close()
+            self.node.destroy_publisher(self.publisher)
+        self.joints = self.publisher = None
+
     def read_joint_state(self) -> JointReading | None:
-        return self.joints.reading
+        return None if self.joints is None else self.joints.reading
 
     def send_setpoint(self, command: np.ndarray, period_s: float) -> None:
+        if self.publisher is None:
+            raise RuntimeError("sim driver: send_setpoint before connect()")
         self.last, self.period_s = np.asarray(command, dtype=float), period_s
         self.publisher.publish(trajectory_point(self.names, self.last, period_s, self.node))
 
@@ -40,7 +52,7 @@ class SimDriver:
         """The simulated gripper needs no calibration."""
 
     def stop(self) -> None:
-        if self.last is not None:
+        if self.last is not None and self.publisher is not None:
             self.send_setpoint(self.last, self.period_s)
 
 
