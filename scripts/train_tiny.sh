@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The shipped tiny recipe, start to end (docs/training.md): the data, stages 0a-0c (the dense base),
 # 1a-1c (co-training the MoE VLM) and 2a-2b (the head on the model's own reasoning), then the
-# eval table against the habit baseline. About 5 hours on one core of this 2-core machine. Every
-# stage resumes where it stopped (--resume auto), so running this script again continues it.
+# eval table against the habit baseline. About 4 hours on one core of this 2-core machine (2.5
+# from the shipped base). Every stage resumes where it stopped (--resume auto), so running this
+# script again continues it.
 # FROM_BASE=1 starts at stage 1a from the shipped models/qwen2vl-tiny-base instead of stage 0a.
 set -euo pipefail
 cd "$(dirname "$0")/.."

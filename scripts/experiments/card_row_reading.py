@@ -1,4 +1,4 @@
-"""Card-row reading experiments r8-r17 (docs/training.md, "The card digits are the wall now"):
+"""Card-row reading experiments r8-r17 (CHANGELOG.md, model history; the full write-up is docs/training.md at commit 7271393):
 train a fresh tiny VLM on image-text questions about the cards only (plus 20% text-only arithmetic
 facts, as in reading_warmup.py) and report, every 250 steps, on the held-out scenes: card rows read
 exactly ("what numbers are on the cards?" -> "0 3 6", left to right), single card close-ups read

@@ -3,7 +3,7 @@ as `chatvla2 eval-table`), and the tool centre point's position is read at its l
 the card row (the grasp attempt). Printed per episode: the answer's slot, the slot nearest the
 grasp point, the sideways and depth miss from the answer card (cm), and the outcome; then counts.
 An empty grasp between two slots shows as a sideways miss of about half a slot (5 cm).
-(docs/training.md, "Tiny v10")
+(CHANGELOG.md, v10)
 
     .venv/bin/python scripts/experiments/grasp_points.py MODEL_DIR [--split cardswap] [--episodes 10]
         [--reasoning-every N]   # as `chatvla2 eval-table`: 0 = reason once per episode

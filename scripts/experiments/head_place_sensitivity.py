@@ -1,4 +1,4 @@
-"""Does the action head follow the place its reasoning names, and when? (docs/training.md, "Tiny v5")
+"""Does the action head follow the place its reasoning names, and when? (CHANGELOG.md, v5)
 
 For every tenth training episode and each given frame, the episode's reasoning is encoded three
 times by the frozen VLM, its place clause naming each card of the row in turn ("the card 7 is

@@ -1,5 +1,5 @@
 """Where does a head's target locator say the named card lies, on scenes nobody trained on?
-(docs/training.md, "Tiny v9")
+(CHANGELOG.md, v9)
 
 For each held-out and card-swap seed, the first frame is rendered as evaluation renders it, the
 model writes its reasoning, and the locator points at an image token and reads a table position.

@@ -1,4 +1,4 @@
-"""Reading experiment (docs/training.md, "Why the tiny model did not read"): train a fresh tiny VLM
+"""Reading experiment (CHANGELOG.md, model history; the full write-up is docs/training.md at commit 7271393): train a fresh tiny VLM
 on image-text QA only (plus 20% text-only arithmetic facts) and report, every 250 steps, how many
 held-out boards it reads exactly, held-out card digits, and arithmetic answers.
 

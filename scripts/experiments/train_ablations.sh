@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Train and evaluate the paper's ablations the way the shipped tiny model is trained (docs/training.md,
-# tiny v6 on models/qwen2vl-tiny-base): the same stage configs (1 and 1b from v4, 1c and 2 from v6),
-# one override each, then `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds.
+# Train and evaluate the paper's ablations the way the shipped tiny model's VLM is trained
+# (docs/training.md): stages 1a, 1b, 1c and 2a of the recipe on models/qwen2vl-tiny-base, one
+# override each, then `chatvla2 eval-table` on the same 30 held-out and 30 card-swap seeds. The head
+# recipe here is stage 2a's (no locator), not the shipped 2b's.
 # Usage: scripts/experiments/train_ablations.sh [NAME...] with NAME in
 #   no-reasoning-following  a fresh head that ignores the reasoning, trained in stage 2 on the
 #                           shipped model's own stage-1c VLM (model.fresh_head, reasoning_following=false)

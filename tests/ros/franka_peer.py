@@ -20,6 +20,8 @@ a summary with every command's largest joint step.
 import argparse
 import json
 import signal
+import sys
+import threading
 
 import numpy as np
 import rclpy
@@ -46,8 +48,14 @@ def main() -> None:
     arm = {"positions": np.array(HOME), "width": 0.07 if options.fake_hardware else options.width, "commands": 0,
            "largest_step_rad": 0.0, "joint_names_seen": []}
 
+    said = threading.Lock()
+
     def say(**fields) -> None:
-        print(json.dumps(fields), flush=True)
+        # One whole line per event: print() from two executor threads can interleave two objects
+        # on one line (the tests read this log line by line as JSON).
+        with said:
+            sys.stdout.write(json.dumps(fields) + "\n")
+            sys.stdout.flush()
 
     if not options.fake_hardware:
         def finish(kind, width_of):

@@ -10,7 +10,7 @@ Presets:
   128, 8 experts top-2) with the project's word-level tokenizer and a 4-block head of width 128;
   camera frames are resized (Qwen2-VL `smart_resize`) to at most 84x84 pixels (36 merged image
   tokens per camera) and the card row comes as a 168x42 view cut from the front camera at full
-  resolution (`TINY_IMAGE_CROPS`, 36 tokens): the settings measured in docs/training.md (stage 0).
+  resolution (`TINY_IMAGE_CROPS`, 36 tokens): the settings measured in stage 0 (models/qwen2vl-tiny-base/README.md).
   It trains and runs on 2 CPU cores. Checkpoints keep the settings they were trained with.
 - `paper`: Qwen2-VL-2B sizes, 8 experts top-2 whose width is chosen for the paper's +40% memory
   (see docs/model.md), and a ScaleDP-H head (depth 32, width 1280, 16 heads, ~1B parameters).

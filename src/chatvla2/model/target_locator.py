@@ -1,7 +1,7 @@
 """The target locator: where the object the reasoning names lies, read from the VLM's token states.
 
 A head conditioned on two means (prompt tokens, reasoning tokens) cannot tell where a card lies:
-the mean blurs which image token shows which digit (docs/training.md, Tiny v7 and v8). The
+the mean blurs which image token shows which digit (CHANGELOG.md, v7 and v8). The
 locator does that one job, and the head is told its answer:
 
     clause   = attention of a learned query over the reasoning tokens     (which card is named)
@@ -12,8 +12,8 @@ With `query="digit-and-place"` the pointer's query is no longer the clause itsel
 two learned embeddings, of the digit and of the place word the clause names (two classifiers read
 them from the clause; training feeds the true ones). The pointer then sees nothing else of the
 reasoning: with the clause as query it learnt that a card named third that is the board's answer
-lies in the third slot, true of every training scene and false in card-swap (docs/training.md,
-Tiny v9); with only "7, third" it must find the 7 or count the row.
+lies in the third slot, true of every training scene and false in card-swap (CHANGELOG.md,
+v9); with only "7, third" it must find the 7 or count the row.
 
 Tokens enter through a `ContextEncoder` (state + M-RoPE position + kind), so the pointed-at token
 carries where in which image it lies. Training supervises both outputs from the simulator

@@ -70,7 +70,7 @@ class DataSection:
     mismatched_reasoning_fraction: float = 0.0  # stage 2, a head with a target locator: share of samples
     # whose pooled reasoning embedding is another sample's of the batch (the locator still reads the
     # sample's own reasoning tokens), so where to go must come from the located target, not from a
-    # habit the mean carries ("an answer named third lies in the third slot"; docs/training.md, Tiny v10)
+    # habit the mean carries ("an answer named third lies in the third slot"; CHANGELOG.md, v10)
     cache_frame_embeddings: bool = False  # stage 2: embed every frame once with the frozen VLM and
     # train the head on the kept embeddings (train/frame_cache.py; memory 2 x hidden size per frame)
 

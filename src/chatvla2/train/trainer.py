@@ -130,7 +130,7 @@ def apply_overrides(model: ChatVLA2Model, config: TrainConfig) -> None:
 def covering_action_range(stats: ActionStats, dataset: RobotTrainingSet) -> ActionStats:
     """`stats` with each action dimension's [min, max] widened to hold every action of `dataset`.
     The sampler clips actions into the checkpoint's range, so a model continued on data that
-    leaves it (v10's fourth-slot grasps on v6's range, docs/training.md) could never reach those
+    leaves it (v10's fourth-slot grasps on v6's range, CHANGELOG.md v10-v12) could never reach those
     actions; the state's mean and spread stay, as the head was trained with them."""
     _, actions = dataset.all_states_and_actions()
     low = np.minimum(stats.action_min, actions.min(axis=0))
