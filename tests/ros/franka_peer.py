@@ -95,7 +95,10 @@ def main() -> None:
         if arm["commands"] % 100 == 1:
             say(trajectory=list(msg.joint_names), count=arm["commands"])
 
-    node.create_subscription(JointTrajectory, "/fr3_arm_controller/joint_trajectory", on_command, 10)
+    # SystemDefaultsQoS as the JTC (reliable, volatile), but a deep queue: this Python process can
+    # stall for a fraction of a second on the loaded machine, and a lost setpoint would read as a
+    # jump in the summary's largest step (the C++ controller keeps up).
+    node.create_subscription(JointTrajectory, "/fr3_arm_controller/joint_trajectory", on_command, 100000)
     arm_states = node.create_publisher(JointState, "/franka/joint_states", 10)
     hand_states = node.create_publisher(JointState, "/franka_gripper/joint_states", 1)
     merged = node.create_publisher(JointState, "/joint_states", 10)

@@ -163,7 +163,8 @@ def test_franka_launch_runs_the_shipped_model_against_franka_ros2(
     node_processes.stop("franka_ros2")
     arm_record = next(e for e in events(peer_log) if e.get("summary"))  # what the arm itself got
     print(f"\nfranka ({'fake hardware' if fake_hardware else 'hand'}): chunks {chunks_made}, {figures}, "
-          f"stop latency {stop_latency_s * 1e3:.1f} ms (service round trip {round_trip_s * 1e3:.1f} ms), gripper goals {gripper_goals}, exit codes {codes}")
+          f"stop latency {stop_latency_s * 1e3:.1f} ms (service round trip {round_trip_s * 1e3:.1f} ms), gripper goals {gripper_goals}, exit codes {codes}, "
+          f"the arm's own largest step {arm_record['largest_step_rad']:.4f} rad of {arm_record['commands']} setpoints")
     assert figures["limit_violations"] == 0, figures
     assert arm_record["largest_step_rad"] <= config["max_step_rad"] + 1e-3, arm_record
 

@@ -10,8 +10,9 @@ def add_task_argument(parser: argparse.ArgumentParser, required: bool = True, ex
     """`--task`, its choices read from the task registry (chatvla2.sim.tasks)."""
     from chatvla2.sim.tasks import get_task, task_names
 
-    parser.add_argument("--task", required=required, choices=task_names() + extra, default=None if required else
-                        task_names()[0], help=help or "; ".join(f"{n}: {get_task(n).summary}" for n in task_names()))
+    names = task_names()
+    parser.add_argument("--task", required=required, default=None if required else names[0], choices=names + extra,
+                        help=help or "; ".join(f"{name}: {get_task(name).summary}" for name in names))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
