@@ -32,6 +32,9 @@ def record_dagger_episode(env, policy, task: str, seed: int, split: str, handove
                           execute_steps: int = 8) -> Episode | None:
     """Run `policy` for `handover` control steps, then the expert from that state; None when the
     policy succeeded first (nothing to correct) or the expert cannot plan from where it stopped."""
+    from chatvla2.sim.appearance import refuse_open_world_for_training
+
+    refuse_open_world_for_training(split)
     from chatvla2.data.recording import StepRecorder
     from chatvla2.sim.episode import run_episode
     from chatvla2.sim.expert import plan_expert_actions

@@ -97,6 +97,9 @@ def write_qa_file(path: Path, source_task: str, seed: int, split: str, image: np
 
 
 def record_qa(env, task: str, seed: int, split: str, out_dir: Path) -> Path:
+    from chatvla2.sim.appearance import refuse_open_world_for_training
+
+    refuse_open_world_for_training(split)
     scene = env.reset(task, seed, split)
     path = out_dir / f"qa_{task}_{split}_{seed:06d}.hdf5"
     return write_qa_file(path, task, seed, split, env.render("front"), scene_questions(scene))

@@ -86,8 +86,11 @@ class StepRecorder:
 
 def record_expert_episode(env, task: str, seed: int, split: str, lift: str = "answer") -> Episode:
     """Reset `env`, run the scripted expert, store what each camera saw before every action."""
+    from chatvla2.sim.appearance import refuse_open_world_for_training
     from chatvla2.sim.expert import plan_expert_actions
     from chatvla2.sim.tasks.math_cards import lifted_cards, math_reasoning
+
+    refuse_open_world_for_training(split)
 
     if lift not in LIFTS:
         raise ValueError(f"unknown lift '{lift}': use one of {', '.join(LIFTS)}")

@@ -64,6 +64,10 @@ def front_camera_fraction(point_m, config: SimConfig = SimConfig()) -> tuple[flo
 def world_xml(robot: RobotSpec, scene, config: SimConfig) -> str:
     scene_assets, scene_bodies = scenes.scene_xml(scene)
     bx, by, bz = BOARD_POS_M
+    look = scene.appearance  # the light and the front camera's pose (sim/appearance.py)
+    diffuse, light_dir = look.light
+    camera_pos = FRONT_CAMERA_POS_M + look.camera_offset_m
+    camera_target = FRONT_CAMERA_TARGET_M + look.camera_target_offset_m
     return f"""
 <mujoco model="chatvla2_{scene.task}">
   <compiler angle="radian" autolimits="true"/>
@@ -77,7 +81,7 @@ def world_xml(robot: RobotSpec, scene, config: SimConfig) -> str:
     {scene_assets}
   </asset>
   <worldbody>
-    <light pos="0.3 0 2.0" dir="0 0 -1" diffuse="0.5 0.5 0.5"/>
+    <light pos="0.3 0 2.0" dir="{' '.join(f'{v:g}' for v in light_dir)}" diffuse="{diffuse:g} {diffuse:g} {diffuse:g}"/>
     <geom name="table" type="box" size="0.7 0.8 0.02" pos="0.4 0 -0.02" material="table"
           friction="1 0.05 0.001"/>
     <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" rgba="0.35 0.35 0.38 1"/>
@@ -85,8 +89,8 @@ def world_xml(robot: RobotSpec, scene, config: SimConfig) -> str:
       <geom type="box" size="0.01 0.27 0.14" rgba="0.3 0.3 0.3 1"/>
       <geom type="box" size="0.0005 0.25 0.125" pos="-0.0106 0 0" material="board" contype="0" conaffinity="0"/>
     </body>
-    <camera name="front" pos="{' '.join(map(str, FRONT_CAMERA_POS_M))}" fovy="{config.front_fovy_deg}"
-            xyaxes="{_look_at_xyaxes(FRONT_CAMERA_POS_M, FRONT_CAMERA_TARGET_M)}"/>
+    <camera name="front" pos="{' '.join(f'{v:g}' for v in camera_pos)}" fovy="{config.front_fovy_deg}"
+            xyaxes="{_look_at_xyaxes(camera_pos, camera_target)}"/>
     {arm_body_xml(robot, ROBOT_BASE_POS_M, ROBOT_BASE_YAW_RAD, config.wrist_fovy_deg)}
     {scene_bodies}
   </worldbody>

@@ -76,7 +76,7 @@ def router_entropy(model, observations) -> tuple[list[float], float]:
 
 def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: int, execute_steps: int,
                     image_size: int, mode: str = "sync", reasoning_every: int | None = None,
-                    task: str = "math") -> PolicyScores:
+                    task: str = "math", splits: tuple[str, ...] | None = None) -> PolicyScores:
     from chatvla2.control.robot import load_robot_spec
     from chatvla2.policy.loading import close_policy, policy_mode
     from chatvla2.sim.commands import make_policy
@@ -90,7 +90,7 @@ def evaluate_policy(spec: str, name: str, episodes: int, seed: int, max_steps: i
     scores = PolicyScores(name, task=task, mode=policy_mode(policy.policy))
     tqdm.write(f"{name}: {scores.mode}")
     first_observations = []
-    for split in get_task(task).eval_splits:
+    for split in splits or get_task(task).eval_splits:
         scores.episodes[split] = scores.successes[split] = scores.reasoning_correct[split] = 0
         scores.failures[split] = {}
         scores.by_place[split] = {}
@@ -129,7 +129,7 @@ def by_place_text(row: PolicyScores, split: str) -> str:
     return ", ".join(f"{names[place]} {won}/{count}" for place, (won, count) in sorted(row.by_place[split].items()))
 
 
-SPLIT_NAMES = {"heldout": "held-out", "cardswap": "card-swap", "train": "train"}
+SPLIT_NAMES = {"heldout": "held-out", "cardswap": "card-swap", "train": "train", "openworld": "open-world (all)"}
 
 
 def markdown_table(rows: list[PolicyScores]) -> str:
@@ -158,11 +158,11 @@ def markdown_table(rows: list[PolicyScores]) -> str:
 
 
 def add_arguments(parser) -> None:
-    from chatvla2.sim.commands import add_mode_argument
-
-    from chatvla2.sim.commands import add_task_argument
+    from chatvla2.sim.commands import add_mode_argument, add_task_argument
 
     add_task_argument(parser, required=False)
+    parser.add_argument("--splits", nargs="+", help="the splits to run (default: the task's evaluation splits; "
+                        "math also has openworld-font, -colour, -light, -camera and openworld, sim/appearance.py)")
     parser.add_argument("policies", nargs="+",
                         help="NAME=SPEC pairs; SPEC: expert | random | habit | model directory")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per split and policy")
@@ -187,7 +187,7 @@ def run(args) -> int:
         if not spec:
             name, spec = item, item
         rows.append(evaluate_policy(spec, name, args.episodes, args.seed, args.max_steps, args.execute_steps,
-                                    args.image_size, args.mode, args.reasoning_every, args.task))
+                                    args.image_size, args.mode, args.reasoning_every, args.task, args.splits))
     table = markdown_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")

@@ -12,11 +12,11 @@ training answer lies in), and reading boards for image-text data only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from chatvla2.sim import splits
+from chatvla2.sim import appearance, splits
 from chatvla2.sim.scenes import HOVER_M, ORDINALS
 from chatvla2.sim.tasks import Task
 from chatvla2.sim.textures import png_bytes, text_image
@@ -42,6 +42,7 @@ class MathScene:
     split: str
     equation: splits.Equation
     cards: tuple[Card, ...]  # sorted left to right
+    appearance: appearance.Appearance = appearance.DEFAULT  # font, colours, light, camera
 
     task = "math"
     instruction = MATH_INSTRUCTION
@@ -80,6 +81,10 @@ def math_reasoning(equation: splits.Equation, digits, named: int | None = None) 
 def sample_scene(seed: int, split: str) -> MathScene:
     if split == splits.READING_SPLIT:
         return sample_reading_scene(seed)
+    if appearance.is_open_world(split):
+        # Held-out equations and answer places, in a look no training data drew.
+        scene = sample_math_scene(seed, "heldout")
+        return replace(scene, split=split, appearance=appearance.appearance_for(split, seed))
     return sample_math_scene(seed, split)
 
 
@@ -117,9 +122,12 @@ def card_position_m(rng: np.random.Generator, slot: int) -> tuple[float, float, 
 
 
 def textures(scene: MathScene) -> dict[str, bytes]:
-    assets = {"board.png": png_bytes(text_image(f"{scene.equation.text} = ?", 512, 256))}
+    look = scene.appearance
+    assets = {"board.png": png_bytes(text_image(f"{scene.equation.text} = ?", 512, 256, look.ink_rgb,
+                                                look.paper_rgb, font=look.font))}
     for card in scene.cards:
-        assets[f"card{card.digit}.png"] = png_bytes(text_image(str(card.digit), 128, 128, fill=0.9))
+        assets[f"card{card.digit}.png"] = png_bytes(text_image(str(card.digit), 128, 128, look.ink_rgb,
+                                                               look.card_rgb, fill=0.9, font=look.font))
     return assets
 
 
@@ -182,7 +190,8 @@ def questions(scene: MathScene) -> list[tuple[str, str]]:
 
 TASK = Task(
     name="math", summary="lift the card that shows the board's answer",
-    splits=splits.SPLITS + (splits.READING_SPLIT,), eval_splits=("heldout", "cardswap"),
+    splits=splits.SPLITS + (splits.READING_SPLIT,) + tuple(appearance.OPEN_WORLD_SPLITS),
+    eval_splits=("heldout", "cardswap"),
     instruction_words=("equation", "math", "sum", "answer", "+", "="),
     sample_scene=sample_scene, textures=textures, bodies=bodies, object_names=object_names,
     outcome=outcome, expert_waypoints=expert_waypoints, questions=questions,

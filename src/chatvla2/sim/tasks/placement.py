@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chatvla2.sim import splits
+from chatvla2.sim import appearance, splits
 from chatvla2.sim.scenes import HOVER_M, ORDINALS, REACH_M, ROBOT_BASE_POS_M
 from chatvla2.sim.tasks import Task
 from chatvla2.sim.textures import png_bytes, text_image
@@ -31,6 +31,7 @@ class PlacementScene:
     relation: str  # "left" | "right"
     reference: str  # "cup" | "plate"
     positions_m: dict  # object name -> (x, y) on the table
+    appearance: appearance.Appearance = appearance.DEFAULT  # open-world looks: math only so far
 
     task = "placement"
 
