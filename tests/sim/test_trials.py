@@ -15,10 +15,11 @@ def test_ground_truth_names_board_answer_and_cards():
 
 
 def test_a_trial_ends_at_success_a_wrong_card_or_time():
-    assert trial_over((True, "answer card lifted"), 1.0, 60.0)
-    assert trial_over((False, "lifted wrong card 3"), 1.0, 60.0)
-    assert not trial_over((False, "nothing lifted"), 59.9, 60.0)
-    assert trial_over((False, "nothing lifted"), 60.0, 60.0)
+    scene = sample_scene("math", 100000, "heldout")
+    assert trial_over(scene, (True, "answer card lifted"), 1.0, 60.0)
+    assert trial_over(scene, (False, "lifted wrong card 3"), 1.0, 60.0)
+    assert not trial_over(scene, (False, "nothing lifted"), 59.9, 60.0)
+    assert trial_over(scene, (False, "nothing lifted"), 60.0, 60.0)
 
 
 def test_strip_and_summary(tmp_path):

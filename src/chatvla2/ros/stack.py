@@ -208,7 +208,7 @@ def run_trials(params_file: Path, trials: int, trial_seconds: float, out_dir: Pa
                 first_seed = scene.seed if first_seed is None else first_seed
                 print(f"\ntrial {trial + 1}/{trials}: {scene.split} scene, seed {scene.seed} "
                       f"(ground truth: {ground_truth(scene)})\n  instruction: {scene.instruction}", flush=True)
-                stack.spin_until(lambda: trial_over(stack.sim_arm.last_outcome, arm.time_s, trial_seconds), stop)
+                stack.spin_until(lambda: trial_over(scene, stack.sim_arm.last_outcome, arm.time_s, trial_seconds), stop)
                 success, reason = stack.sim_arm.last_outcome
                 result = TrialResult(scene.seed, success, reason, arm.time_s, list(stack.monitor.reasonings))
                 frames = [frame for _, frame in stack.monitor.frames]

@@ -16,9 +16,11 @@ def add_task_argument(parser: argparse.ArgumentParser, required: bool = True, ex
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from chatvla2.sim.tasks import get_task, task_names
+
     add_task_argument(parser)
-    parser.add_argument("--split", default="heldout", help="a split of the task's sampler (math: train, "
-                        "heldout, cardswap; placement: train, heldout)")
+    parser.add_argument("--split", default="heldout", help="a split of the task's sampler: " + "; ".join(
+        f"{name}: {', '.join(get_task(name).splits)}" for name in task_names()))
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--policy", default="expert",
                         help="expert | random | habit (always the habitual training place) | a model directory")

@@ -78,6 +78,7 @@ def world_xml(robot: RobotSpec, scene, config: SimConfig) -> str:
     <material name="arm" rgba="0.92 0.92 0.94 1"/><material name="hand" rgba="0.25 0.25 0.28 1"/>
     <texture name="wood" type="2d" builtin="flat" rgb1="0.72 0.6 0.45" width="8" height="8"/>
     <material name="table" texture="wood" rgba="0.8 0.7 0.55 1"/>
+    <texture name="board" type="2d" file="board.png"/><material name="board" texture="board"/>
     {scene_assets}
   </asset>
   <worldbody>

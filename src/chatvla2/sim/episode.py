@@ -39,9 +39,9 @@ HOLDS = ("no chunk to play", "chunk timeout", "joint state stale", "no joint sta
 EVALUATION_PARAMS = "sim_model.yaml"
 
 
-def episode_over(success: bool, reason: str) -> bool:
-    """Success, or a failure with no way back (the wrong card lifted)."""
-    return success or reason.startswith("lifted wrong card")
+def episode_over(scene, success: bool, reason: str) -> bool:
+    """Success, or a failure with no way back in the scene's task (math: the wrong card lifted)."""
+    return success or reason.startswith(task_of(scene).final_failures)
 
 
 # arm_controller_node parameter -> ControllerConfig field; the dataclasses' defaults are the node's.
@@ -118,7 +118,7 @@ def run_episode(env: TaskEnv, policy: Policy, task: str, seed: int, split: str,
     targets, commands, switch_ticks, frames = [], [], [], []
     success, reason = env.outcome()
     step = 0
-    while step < max_steps and not episode_over(success, reason):
+    while step < max_steps and not episode_over(scene, success, reason):
         now_s = env.time_s
         controller.on_joint_state(list(names), env.qpos().astype(float), now_s)
         if step >= next_query and not pending:

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 HERSHEY = {"hershey_simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey_duplex": cv2.FONT_HERSHEY_DUPLEX,
            "hershey_script": cv2.FONT_HERSHEY_SCRIPT_COMPLEX}
 TRUETYPE = {"dejavu_serif": "DejaVuSerif-Bold.ttf", "dejavu_sans_bold_oblique": "DejaVuSans-BoldOblique.ttf"}

@@ -23,10 +23,10 @@ def ground_truth(scene) -> str:
             f"{[c.digit for c in scene.cards]} left to right")
 
 
-def trial_over(outcome: tuple[bool, str], time_s: float, limit_s: float) -> bool:
-    """Success, a wrong card lifted (no way back), or the simulated time is up."""
+def trial_over(scene, outcome: tuple[bool, str], time_s: float, limit_s: float) -> bool:
+    """Success, a failure with no way back (math: a wrong card lifted), or the simulated time is up."""
     success, reason = outcome
-    return episode_over(success, reason) or time_s >= limit_s
+    return episode_over(scene, success, reason) or time_s >= limit_s
 
 
 @dataclass

@@ -136,11 +136,12 @@ def markdown_table(rows: list[PolicyScores]) -> str:
     """One row per policy: per split, reasoning correct and success (with the success by answer
     place where the task has places), then the router entropy."""
     splits = list(rows[0].episodes)
-    header, rule = ["policy"], ["---"]
+    placed = {split: any(row.by_place.get(split) for row in rows) for split in splits}
+    header = ["policy"]
     for split in splits:
         label = SPLIT_NAMES.get(split, split)
         header += [f"reasoning correct ({label})", f"success ({label})"]
-        if any(row.by_place.get(split) for row in rows):
+        if placed[split]:
             header.append(f"{label} success by answer place")
     header.append("router entropy per layer (bits, max)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -151,7 +152,7 @@ def markdown_table(rows: list[PolicyScores]) -> str:
         for split in splits:
             cells += [percent(row.reasoning_correct[split], row.episodes[split]),
                       percent(row.successes[split], row.episodes[split])]
-            if any(r.by_place.get(split) for r in rows):
+            if placed[split]:
                 cells.append(by_place_text(row, split))
         lines.append("| " + " | ".join(cells + [entropy]) + " |")
     return "\n".join(lines)

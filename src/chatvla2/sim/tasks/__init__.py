@@ -26,13 +26,14 @@ class Task:
     eval_splits: tuple[str, ...]  # the eval table's splits, in order
     instruction_words: tuple[str, ...]  # words that mark an instruction as this task's (old bags)
     sample_scene: Callable[[int, str], Any]  # (seed, split) -> scene with .task/.instruction/.reasoning
-    textures: Callable[[Any], dict[str, bytes]]  # scene -> PNG bytes by file name
-    bodies: Callable[[Any], tuple[str, str]]  # scene -> (MJCF asset XML, worldbody XML)
+    textures: Callable[[Any], dict[str, bytes]]  # scene -> PNG bytes by file name, board.png included
+    bodies: Callable[[Any], tuple[str, str]]  # scene -> (MJCF asset XML, worldbody XML) of its objects
     object_names: Callable[[Any], list[str]]  # scene -> the MuJoCo bodies whose motion is judged
     outcome: Callable[[Any], tuple[bool, str]]  # TaskEnv -> (success, reason) from ground truth
     expert_waypoints: Callable[..., list]  # (TaskEnv, **options) -> [(TCP (3,), opening m, steps)]
     questions: Callable[[Any], list[tuple[str, str]]]  # scene -> image-text (question, answer) pairs
     answer_place: Callable[[Any], int | None] = lambda scene: None  # the eval table's per-place rows
+    final_failures: tuple[str, ...] = ()  # outcome reasons (prefixes) with no way back: the episode ends
 
 
 _REGISTRY: dict[str, Task] = {}

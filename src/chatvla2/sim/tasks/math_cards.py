@@ -132,7 +132,7 @@ def textures(scene: MathScene) -> dict[str, bytes]:
 
 
 def bodies(scene: MathScene) -> tuple[str, str]:
-    assets = ['<texture name="board" type="2d" file="board.png"/>', '<material name="board" texture="board"/>']
+    assets = []
     hx, hy, hz = CARD_HALF_M
     cards = []
     for card in scene.cards:
@@ -195,4 +195,4 @@ TASK = Task(
     instruction_words=("equation", "math", "sum", "answer", "+", "="),
     sample_scene=sample_scene, textures=textures, bodies=bodies, object_names=object_names,
     outcome=outcome, expert_waypoints=expert_waypoints, questions=questions,
-    answer_place=lambda scene: scene.answer_place)
+    answer_place=lambda scene: scene.answer_place, final_failures=("lifted wrong card",))

@@ -94,7 +94,6 @@ def textures(scene: PlacementScene) -> dict[str, bytes]:
 
 
 def bodies(scene: PlacementScene) -> tuple[str, str]:
-    assets = ['<texture name="board" type="2d" file="board.png"/>', '<material name="board" texture="board"/>']
     (tx, ty), colors = scene.positions_m["toy"], {"cup": "0.2 0.35 0.85 1", "plate": "0.2 0.7 0.3 1"}
     objects = [f'<body name="toy" pos="{tx:.5f} {ty:.5f} {TOY_HALF_M + 0.001}"><freejoint/>'
                f'<geom type="box" size="{TOY_HALF_M} {TOY_HALF_M} {TOY_HALF_M}" rgba="0.9 0.15 0.1 1" '
@@ -105,7 +104,7 @@ def bodies(scene: PlacementScene) -> tuple[str, str]:
         objects.append(f'<body name="{name}" pos="{x:.5f} {y:.5f} {half_h + 0.001}"><freejoint/>'
                        f'<geom type="cylinder" size="{radius} {half_h}" rgba="{colors[name]}" mass="0.2"/>'
                        '</body>')
-    return "\n".join(assets), "\n".join(objects)
+    return "", "\n".join(objects)
 
 
 def object_names(scene: PlacementScene) -> list[str]:
