@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         # The registered tasks in turn, each on the split where it has it (else its training split).
         from chatvla2.sim.tasks import get_task, task_names
 
-        cycle = [name for name in task_names() if args.split in get_task(name).splits] or list(task_names())
+        cycle = [name for name in task_names() if args.split in get_task(name).splits]
+        if not cycle:
+            raise ValueError(f"no task has the split '{args.split}'")
         tasks = [cycle[i % len(cycle)] for i in range(args.episodes)]
         jobs = [EpisodeJob(t, args.seed + i, args.split if args.split in get_task(t).splits else "train", args.out,
                            args.image_size, question_answers=True) for i, t in enumerate(tasks)]
