@@ -1,6 +1,7 @@
 """Fixtures for tests that speak real ROS 2: an isolated DDS domain, an rclpy context, processes."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -13,11 +14,17 @@ from arm_probe import stack_probe
 from ros_testing import REPO, NodeProcesses
 
 
+# Linux keeps domain ids below 102 clear of the ephemeral port range: 90 ids from 10. A run walks
+# through them from a start drawn per process, so tests of one run never share a domain until 90
+# later (a process that left something in a domain cannot reach a neighbour test); concurrent runs
+# start apart by chance.
+_DOMAIN_IDS = itertools.count((os.getpid() + int(time.monotonic() * 1000)) % 90)
+
+
 @pytest.fixture
 def ros_domain(monkeypatch):
     """A DDS domain of this test alone, so concurrent tests and stacks do not hear each other."""
-    # Linux keeps domain ids below 102 clear of the ephemeral port range.
-    domain = str(10 + (os.getpid() + int(time.monotonic() * 1000)) % 90)
+    domain = str(10 + next(_DOMAIN_IDS) % 90)
     monkeypatch.setenv("ROS_DOMAIN_ID", domain)
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     return domain

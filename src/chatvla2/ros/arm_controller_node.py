@@ -38,7 +38,7 @@ from chatvla2.ros.conversions import (ChunkTooLong, max_serialized_chunk_bytes, 
                                      trajectory_to_chunk)
 from chatvla2.ros.drivers import available_drivers, load_driver
 from chatvla2.ros.joint_messages import trajectory_point
-from chatvla2.ros.node_helpers import declare, run_node, unknown_parameter_problem
+from chatvla2.ros.node_helpers import declare, destroy_lifecycle_state_machine, run_node, unknown_parameter_problem
 from chatvla2.ros.qos import COMMAND_QOS
 
 # Parameters `ros2 param set` may change while the arm runs; every other one is read-only.
@@ -307,6 +307,7 @@ class ArmControllerNode(LifecycleNode):
             except Exception as error:  # the process is ending: report, never mask the shutdown
                 self.get_logger().error(f"shutdown: driver stop failed: {error}")
         super().destroy_node()
+        destroy_lifecycle_state_machine(self)
 
     def publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name="chatvla2: arm_controller", hardware_id=self.robot.name)

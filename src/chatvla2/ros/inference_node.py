@@ -49,7 +49,7 @@ from chatvla2.policy.runtime_stats import InferenceStats
 from chatvla2.policy.warmup import DEFAULT_WARM_UP_IMAGE_SIZE_PX, warm_up, warm_up_observation
 from chatvla2.ros.conversions import chunk_to_trajectory, node_now_s, seconds_to_time, time_to_seconds
 from chatvla2.ros.image_conversion import image_msg_to_array
-from chatvla2.ros.node_helpers import declare, run_node, unknown_parameter_problem
+from chatvla2.ros.node_helpers import declare, destroy_lifecycle_state_machine, run_node, unknown_parameter_problem
 from chatvla2.ros.qos import COMMAND_QOS, INSTRUCTION_QOS, SENSOR_QOS
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -233,6 +233,7 @@ class InferenceNode(LifecycleNode):
         self.stop_worker()
         self.release()
         super().destroy_node()
+        destroy_lifecycle_state_machine(self)
 
     # Inputs -----------------------------------------------------------------------------------
     def on_instruction(self, msg: String) -> None:

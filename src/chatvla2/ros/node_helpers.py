@@ -31,6 +31,18 @@ def declare(node: Node, name: str, default: Any, description: str, *, low: float
     return node.declare_parameter(name, default, descriptor).value
 
 
+def destroy_lifecycle_state_machine(node: Node) -> None:
+    """Free a LifecycleNode's state machine; call it after super().destroy_node().
+
+    rclpy's LifecycleNode.destroy_node frees publishers, services and timers, but not the rcl
+    state machine, which holds the node handle and its ~/transition_event publisher: they live on
+    until garbage collection (in a long-lived process, such as a test run, that may be never), and
+    every later graph query in that DDS domain shows the dead node's transition_event."""
+    state_machine = getattr(node, "_state_machine", None)
+    if state_machine is not None:
+        state_machine.destroy_when_not_in_use()
+
+
 def unknown_parameter_problem(node: Node) -> str | None:
     """A message naming the parameter-file or command-line keys this node never declared (a typo
     there would otherwise be dropped silently and the default used), with the nearest name."""
